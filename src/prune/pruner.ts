@@ -1,0 +1,230 @@
+import * as tf from '@tensorflow/tfjs';
+import type {Batch} from '../data';
+import {group, Grouping, Space} from '../graph';
+import {BatchSource, evaluate, fit, FitResult, Optimizer, OptimizerOptions, Progress} from '../train';
+import {costsOf, deltaCosts, Normalizer} from './costs';
+import {fisherStep, maskedForward, maskTensors} from './fisher';
+import {allKept, Kept, keptChannels} from './masks';
+import {exportPruned} from './surgery';
+
+/** Options of pruner(). */
+export interface PrunerOptions {
+  /** Checked against the model's input shape [h, w, c]. */
+  inputShape?: number[];
+  /** false: the "-I" ablation, only spaces with one producer and nothing coupled are pruned. */
+  grouping?: boolean;
+}
+
+/** Fisher accumulated by score(): one number per unit of every space. */
+export interface ScoreReport { steps: number; loss: number; spaces: {id: number; producers: string[]; consumers: string[]; fisher: number[]}[] }
+
+/** One unit with its Fisher, the cost it frees and their ratio (the ranking score). */
+export interface RankedUnit { space: number; unit: number; fisher: number; cost: number; score: number }
+
+/** normalize()'s result: the prunable kept units, lowest score first. */
+export interface Ranked { normalizer: Normalizer; units: RankedUnit[] }
+
+/** What prune() removed. */
+export interface PrunedUnit extends RankedUnit { producers: string[]; macs: number; memory: number; macsRatio: number }
+
+/** Plain-data state: per space the kept unit indices and channel counts. */
+export interface PrunerState {
+  macs: number; memory: number; macsRatio: number; memoryRatio: number;
+  spaces: {id: number; units: number; kept: number[]; channels: number; keptChannels: number; prunable: boolean}[];
+}
+
+/** Optimiser settings of the training done while scoring or fine-tuning. */
+export interface TrainSettings { optimizer?: Optimizer | OptimizerOptions; lr?: number; batchSize?: number; seed?: number; progress?: Progress }
+
+/**
+ * Group Fisher Pruning of one functional model, driven step by step (group, score, normalize, prune, finetune).
+ * @example const p = pruner(model); p.group(); await p.score(train.batches(64), {steps: 25}); p.prune({units: 1});
+ */
+export class Pruner {
+  readonly grouping: Grouping;
+  kept: Kept;
+  private fisher: tf.Tensor1D[] | null = null;
+  private fisherSteps = 0;
+  private lastLoss = NaN;
+  private normalizer: Normalizer = 'memory';
+  private readonly baseline: {macs: number; memory: number};
+
+  constructor(readonly model: tf.LayersModel, readonly options: PrunerOptions = {}) {
+    const shape = model.inputs[0]?.shape.slice(1);
+    if (options.inputShape && (shape?.length !== options.inputShape.length || shape.some((d, i) => d !== null && d !== options.inputShape![i]))) {
+      throw new Error(`inputShape [${options.inputShape}] does not match model "${model.name}" input [${shape}]`);
+    }
+    this.grouping = group(model);
+    if (!this.grouping.spaces.some((s) => this.eligible(s))) {
+      const why = this.grouping.spaces.map((s) => `space ${s.id} (${s.producers.join(', ') || s.members[0].layer}): ${s.reason ?? 'coupled (grouping off)'}`);
+      throw new Error(`model "${model.name}" has no prunable channel space:\n  ${why.join('\n  ')}`);
+    }
+    this.kept = allKept(this.grouping);
+    this.baseline = costsOf(this.grouping, this.kept);
+  }
+
+  private eligible(s: Space): boolean {
+    return s.prunable && (this.options.grouping !== false || (s.members.length === 1 && s.producers.length === 1));
+  }
+
+  /**
+   * The channel spaces (METHOD.md §3) as plain data.
+   * @example p.group().filter((s) => s.prunable).map((s) => s.producers);
+   */
+  group(): Space[] {
+    return this.grouping.spaces.map((s) => ({...s, members: s.members.map((m) => ({...m})), producers: [...s.producers], consumers: [...s.consumers],
+      prunable: this.eligible(s), reason: s.reason ?? (this.eligible(s) ? undefined : 'coupled: not pruned without grouping')}));
+  }
+
+  /**
+   * Accumulate Fisher over `steps` batches (all of them by default); with `train`, weights are updated too.
+   * Without it, weights and BatchNorm moving statistics are left as they were.
+   * @example await p.score(train.batches(64), {steps: 25});
+   */
+  async score(batches: Iterable<Batch>, opts: {steps?: number; train?: TrainSettings} = {}): Promise<ScoreReport> {
+    const weights = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const frozen = opts.train ? [] : this.model.nonTrainableWeights.map((w) => [w.read() as tf.Variable, tf.clone(w.read())] as const);
+    const optimizer = opts.train?.optimizer instanceof Optimizer ? opts.train.optimizer : opts.train ? new Optimizer(opts.train.optimizer ?? {name: 'sgd', momentum: 0.9}) : null;
+    let steps = 0;
+    try {
+      for (const batch of batches) {
+        try {
+          this.step(batch, optimizer ? weights : [], (grads) => optimizer!.apply(weights, weights.map((w) => grads[w.name]), opts.train?.lr ?? 0.01));
+        } finally {
+          tf.dispose([batch.xs, batch.ys]);
+        }
+        steps++;
+        if (opts.steps !== undefined && steps >= opts.steps) break;
+        await tf.nextFrame();
+      }
+    } finally {
+      for (const [v, saved] of frozen) { v.assign(saved); saved.dispose(); }
+      if (optimizer && !(opts.train?.optimizer instanceof Optimizer)) optimizer.dispose();
+    }
+    const fisher = this.fisherValues();
+    return {steps, loss: this.lastLoss, spaces: this.grouping.spaces.map((s, i) => ({id: s.id, producers: s.producers, consumers: s.consumers, fisher: fisher[i]}))};
+  }
+
+  /** One Fisher step; `update` receives the weight gradients when weights are given. */
+  private step(batch: Batch, weights: tf.Variable[], update: (grads: tf.NamedTensorMap) => void): void {
+    const r = fisherStep(this.grouping, this.kept, batch.xs, batch.ys, weights);
+    try {
+      if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} after ${this.fisherSteps} Fisher steps: lower the learning rate; the masks and the model are unchanged by this step`);
+      if (weights.length) update(r.grads);
+      const old = this.fisher;
+      this.fisher = old ? r.fisher.map((f, i) => old[i].add(f) as tf.Tensor1D) : r.fisher.map((f) => f.clone());
+      tf.dispose(old ?? []);
+      this.fisherSteps++;
+      this.lastLoss = r.loss;
+    } finally {
+      tf.dispose([...r.fisher, ...Object.values(r.grads)]);
+    }
+  }
+
+  private fisherValues(): number[][] {
+    return this.grouping.spaces.map((s, i) => (this.fisher ? Array.from(this.fisher[i].dataSync()) : new Array<number>(s.units).fill(0)));
+  }
+
+  /**
+   * Rank kept units by Fisher / cost freed (METHOD.md §4), lowest first.
+   * @example const ranked = p.normalize('memory'); ranked.units[0];
+   */
+  normalize(by: Normalizer = this.normalizer): Ranked {
+    if (!(by in {memory: 1, flops: 1, none: 1})) throw new Error(`unknown normalizer "${by}": use 'memory', 'flops' or 'none'`);
+    this.normalizer = by;
+    const fisher = this.fisherValues();
+    const cost = deltaCosts(this.grouping, this.kept, by);
+    const units: RankedUnit[] = [];
+    this.grouping.spaces.forEach((s, i) => {
+      if (!this.eligible(s) || cost[i] <= 0) return;
+      this.kept[i].forEach((on, k) => { if (on) units.push({space: i, unit: k, fisher: fisher[i][k], cost: cost[i], score: fisher[i][k] / cost[i]}); });
+    });
+    return {normalizer: by, units: units.sort((a, b) => a.score - b.score)};
+  }
+
+  /**
+   * Zero the masks of the `units` lowest-ranked units (one at a time, re-ranking between), then reset Fisher.
+   * @example p.prune({units: 1});
+   */
+  prune(opts: {units?: number} = {}): PrunedUnit[] {
+    const removed: PrunedUnit[] = [];
+    for (let i = 0; i < (opts.units ?? 1); i++) {
+      const [best] = this.normalize().units;
+      if (!best) break;
+      this.kept[best.space][best.unit] = false;
+      const c = costsOf(this.grouping, this.kept);
+      removed.push({...best, producers: this.grouping.spaces[best.space].producers, macs: c.macs, memory: c.memory, macsRatio: c.macs / this.baseline.macs});
+    }
+    tf.dispose(this.fisher ?? []);
+    this.fisher = null;
+    this.fisherSteps = 0;
+    return removed;
+  }
+
+  /** The masked model's forward, for training and evaluation; masks are built per call. */
+  forward(): (xs: tf.Tensor4D, training: boolean) => tf.Tensor2D {
+    return (xs, training) => {
+      const masks = maskTensors(this.grouping, this.kept);
+      try {
+        return maskedForward(this.grouping, masks, xs, training) as tf.Tensor2D;
+      } finally {
+        tf.dispose([...masks.values()]);
+      }
+    };
+  }
+
+  /**
+   * Train the masked model (pruned channels stay zero at every consumer).
+   * @example await p.finetune(train, {steps: 25, lr: 0.01});
+   */
+  async finetune(data: BatchSource, opts: TrainSettings & {steps?: number; epochs?: number} = {}): Promise<FitResult> {
+    return fit(this.model, data, {forward: this.forward(), epochs: opts.epochs ?? (opts.steps ? Infinity : 1), steps: opts.steps,
+      batchSize: opts.batchSize, optimizer: opts.optimizer, lr: opts.lr, seed: opts.seed, progress: opts.progress});
+  }
+
+  /**
+   * Accuracy and loss of the masked model.
+   * @example p.evaluate(test).accuracy;
+   */
+  evaluate(data: BatchSource, batchSize = 256): {loss: number; accuracy: number} {
+    return evaluate(this.forward(), data, batchSize);
+  }
+
+  /**
+   * Plain-data state: kept units and channels per space, MACs and memory against the baseline.
+   * @example p.state().macsRatio;
+   */
+  state(): PrunerState {
+    const c = costsOf(this.grouping, this.kept);
+    return {
+      macs: c.macs, memory: c.memory, macsRatio: c.macs / this.baseline.macs, memoryRatio: c.memory / this.baseline.memory,
+      spaces: this.grouping.spaces.map((s, i) => {
+        const first = this.grouping.spaceOf.indexOf(i);
+        return {id: s.id, units: s.units, kept: this.kept[i].flatMap((on, k) => (on ? [k] : [])), channels: s.channels,
+          keptChannels: keptChannels(this.grouping, this.kept, first).length, prunable: this.eligible(s)};
+      }),
+    };
+  }
+
+  /**
+   * The physically smaller tf.LayersModel (METHOD.md §6); the pruner's model is unchanged.
+   * @example const small = p.export(); await small.save(...);
+   */
+  export(): tf.LayersModel {
+    return exportPruned(this.grouping, this.kept);
+  }
+
+  /** Release the accumulated Fisher. */
+  dispose(): void {
+    tf.dispose(this.fisher ?? []);
+    this.fisher = null;
+  }
+}
+
+/**
+ * Start pruning a functional tf.LayersModel.
+ * @example const p = pruner(model, {inputShape: [28, 28, 1]});
+ */
+export function pruner(model: tf.LayersModel, options: PrunerOptions = {}): Pruner {
+  return new Pruner(model, options);
+}
