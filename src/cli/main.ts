@@ -1,0 +1,150 @@
+import * as tf from '@tensorflow/tfjs';
+import {Command, Option} from 'commander';
+import {backendsAvailable, BackendName, useBackend} from '../backend';
+import {group} from '../graph';
+import {countCosts, measure} from '../measure';
+import {Normalizer, pruner} from '../prune';
+import {evaluate, progress, saveModel, trainModel} from '../train';
+import {writeFilesAtomic} from '../train/checkpoint';
+import {version} from '../version';
+import {int, loadDataset, num, parseShape, resolveModel} from './load';
+
+const backends: BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
+const normalizers: Normalizer[] = ['memory', 'flops', 'none'];
+
+/** Print JSON on stdout, or a readable form. */
+const print = (json: boolean, value: unknown, text: () => string): void => {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+};
+
+/** Options every model command shares. */
+function modelCommand(cmd: Command): Command {
+  return cmd
+    .requiredOption('--model <name|path>', 'zoo name (resnet20, mobilenetv2, ...) or a tfjs model.json / model directory')
+    .option('--input-shape <h,w,c>', 'input shape of a zoo model', parseShape, [28, 28, 1] as [number, number, number])
+    .option('--classes <n>', 'classes of a zoo model', int('--classes'), 10)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(backends).default('auto'))
+    .option('--json', 'print JSON on stdout');
+}
+
+/**
+ * The `gfp` command line.
+ * @example await main(['node', 'gfp', 'info', '--json']);
+ */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('gfp').description('Group Fisher Pruning for TensorFlow.js convnets').version(version);
+  program.configureOutput({writeErr: (s) => process.stderr.write(s)});
+
+  program.command('info').description('version and backends')
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(backends).default('auto'))
+    .option('--json', 'print JSON on stdout')
+    .action(async (o) => {
+      const backend = await useBackend(o.backend);
+      const info = {version, tfjs: tf.version.tfjs, backend, available: await backendsAvailable()};
+      print(o.json, info, () => `group-fisher-pruning ${version} (tfjs ${info.tfjs})\nbackend: ${backend}\navailable: ${info.available.join(', ')}`);
+    });
+
+  program.command('train').description('train a zoo model on a dataset, checkpointing every epoch')
+    .requiredOption('--model <name>', 'zoo name')
+    .option('--dataset <name>', 'dataset', 'fashion-mnist')
+    .option('--data-dir <dir>', 'dataset folder (cifar10)')
+    .option('--epochs <n>', 'epochs', int('--epochs'), 10)
+    .requiredOption('--out <dir>', 'output folder (model.json, weights, report.json, checkpoints)')
+    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
+    .option('--lr <x>', 'peak learning rate', num('--lr'))
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default('sgd'))
+    .option('--weight-decay <x>', 'weight decay', num('--weight-decay'))
+    .option('--seed <n>', 'seed', num('--seed'), 0)
+    .option('--limit <n>', 'use only the first N samples of each split', int('--limit'))
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(backends).default('auto'))
+    .option('--json', 'print the report as JSON on stdout')
+    .action(async (o) => {
+      await useBackend(o.backend);
+      const r = await trainModel({model: o.model, dataset: o.dataset, dataDir: o.dataDir, epochs: o.epochs, out: o.out, resume: o.resume,
+        batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, seed: o.seed, limit: o.limit});
+      print(o.json, r, () => `test accuracy ${(100 * (r.testAccuracy ?? NaN)).toFixed(2)}% -> ${o.out}`);
+    });
+
+  modelCommand(program.command('groups').description('channel spaces of a model: producers, consumers, channels, unit, prunable'))
+    .action(async (o) => {
+      await useBackend(o.backend);
+      const model = await resolveModel(o.model, o.inputShape, o.classes);
+      const spaces = group(model).spaces.map(({id, producers, consumers, channels, units, unit, prunable, reason}) =>
+        ({id, producers, consumers, channels, units, unit, prunable, ...(reason ? {reason} : {})}));
+      print(o.json, {model: model.name, spaces}, () => spaces.map((s) =>
+        `${String(s.id).padStart(3)} ${s.prunable ? 'prunable' : 'fixed   '} ${String(s.channels).padStart(4)} ch / ${s.units} units  ` +
+        `${s.producers.join(', ') || '-'} -> ${s.consumers.join(', ') || '-'}${s.reason ? `  (${s.reason})` : ''}`).join('\n'));
+    });
+
+  modelCommand(program.command('score').description('Fisher importance of every channel on the first N*B samples of a split'))
+    .option('--dataset <name>', 'dataset', 'fashion-mnist')
+    .addOption(new Option('--split <name>', 'split').choices(['train', 'test']).default('test'))
+    .option('--batches <n>', 'batches', int('--batches'), 4)
+    .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
+    .action(async (o) => {
+      await useBackend(o.backend);
+      const data = (await loadDataset(o.dataset))[o.split as 'train' | 'test'];
+      const model = await resolveModel(o.model, data.shape, data.classes);
+      const p = pruner(model, {inputShape: data.shape});
+      const r = await p.score(data.take(o.batches * o.batchSize).batches(o.batchSize), {steps: o.batches});
+      const out = {model: o.model, dataset: o.dataset, split: o.split, batches: r.steps, batchSize: o.batchSize, loss: r.loss,
+        spaces: r.spaces.map(({producers, consumers, fisher}) => ({producers, consumers, fisher}))};
+      print(o.json, out, () => out.spaces.map((s, i) => `${i} ${s.producers.join(', ') || '-'}: sum ${s.fisher.reduce((a, b) => a + b, 0).toExponential(3)}`).join('\n'));
+    });
+
+  modelCommand(program.command('measure').description('MACs, params, activation memory and latency'))
+    .option('--batch-size <list>', 'batch sizes, comma separated', '1,64')
+    .option('--runs <n>', 'timed runs per batch size', int('--runs'), 10)
+    .action(async (o) => {
+      await useBackend(o.backend);
+      const model = await resolveModel(o.model, o.inputShape, o.classes);
+      const batchSize = String(o.batchSize).split(',').map(int('--batch-size'));
+      const m = await measure(model, {batchSize, runs: o.runs});
+      print(o.json, m, () => [`MACs ${m.macs}  params ${m.params}  memory ${m.memory} (all outputs ${m.memoryAll})  backend ${m.backend}`,
+        ...m.latency.map((l) => `batch ${l.batchSize}: median ${l.medianMs.toFixed(2)} ms (min ${l.minMs.toFixed(2)}, max ${l.maxMs.toFixed(2)}, ${l.runs} runs)`)].join('\n'));
+    });
+
+  modelCommand(program.command('prune').description('prune to a FLOPs target with Group Fisher Pruning, fine-tune, export'))
+    .option('--dataset <name>', 'dataset', 'fashion-mnist')
+    .option('--target-flops <ratio>', 'remaining FLOPs / baseline FLOPs', num('--target-flops'), 0.5)
+    .addOption(new Option('--normalize <name>', 'cost normalizer').choices(normalizers).default('memory'))
+    .option('--no-grouping', 'the "-I" ablation: prune only uncoupled spaces')
+    .option('--interval <n>', 'training steps between prunings', int('--interval'), 25)
+    .option('--units-per-prune <n>', 'units removed at each pruning', int('--units-per-prune'), 1)
+    .option('--finetune-epochs <n>', 'fine-tuning epochs after the target is reached', num('--finetune-epochs'), 0)
+    .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
+    .option('--lr <x>', 'learning rate while pruning and fine-tuning', num('--lr'), 0.01)
+    .option('--limit <n>', 'use only the first N samples of each split', int('--limit'))
+    .option('--runs <n>', 'timed runs per latency measurement', int('--runs'), 10)
+    .option('--seed <n>', 'seed of the data order', num('--seed'), 0)
+    .requiredOption('--out <dir>', 'output folder: model.json, weights.bin, report.json')
+    .action(async (o) => {
+      const backend = await useBackend(o.backend);
+      const {train, test} = await loadDataset(o.dataset, o.limit);
+      const model = await resolveModel(o.model, train.shape, train.classes);
+      const p = pruner(model, {inputShape: train.shape, grouping: o.grouping});
+      const describe = async (m: tf.LayersModel) => {
+        const {accuracy} = evaluate(m, test, 256);
+        const {macs, params, memory, memoryAll, latency} = await measure(m, {batchSize: [1, o.batchSize], runs: o.runs});
+        return {accuracy, macs, params, memory, memoryAll, latency};
+      };
+      const baseline = await describe(model);
+      const show = progress(o.json ? 'lines' : 'auto');
+      const run = await p.run({data: train, targetFlops: o.targetFlops, interval: o.interval, unitsPerPrune: o.unitsPerPrune, normalize: o.normalize,
+        finetuneEpochs: o.finetuneEpochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: show});
+      const small = p.export();
+      const pruned = await describe(small);
+      const speedup = Object.fromEntries(baseline.latency.map((l, i) => [`b${l.batchSize}`, l.medianMs / pruned.latency[i].medianMs]));
+      const report = {model: o.model, dataset: o.dataset, backend, normalize: o.normalize, grouping: o.grouping, targetFlops: o.targetFlops,
+        interval: o.interval, finetuneEpochs: o.finetuneEpochs, steps: run.steps, baseline, pruned, speedup, accuracyDrop: baseline.accuracy - pruned.accuracy,
+        rows: run.rows.map(({step, loss, space, unit, producers, score, macs, memory, macsRatio}) => ({step, loss, space, unit, producers, score, macs, memory, macsRatio})),
+        date: new Date().toISOString()};
+      await saveModel(small, o.out);
+      await writeFilesAtomic(o.out, [['report.json', JSON.stringify(report, null, 2)]]);
+      print(o.json, report, () => `MACs ${baseline.macs} -> ${pruned.macs} (${(100 * pruned.macs / baseline.macs).toFixed(1)}%), ` +
+        `accuracy ${(100 * baseline.accuracy).toFixed(2)}% -> ${(100 * pruned.accuracy).toFixed(2)}%, speed-up ${Object.entries(speedup).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(', ')} -> ${o.out}`);
+    });
+
+  await program.parseAsync(argv);
+}

@@ -1,0 +1,14 @@
+// Public API of group-fisher-pruning: re-exports only.
+export {useBackend, backendsAvailable} from './backend';
+export type {BackendName} from './backend';
+export * as data from './data';
+export * as models from './models';
+export * as train from './train';
+export {loadModel, saveModel} from './train';
+export {execute, group, readModel, registerHandler} from './graph';
+export type {ChannelMap, GroupContext, Keep, LayerHandler, Space} from './graph';
+export {Pruner, pruner} from './prune';
+export type {Normalizer, PrunedUnit, PrunerOptions, PrunerState, Ranked, RankedUnit, RunOptions, RunReport, RunRow, ScoreReport} from './prune';
+export {countCosts, measure} from './measure';
+export type {Measurement, MeasureOptions} from './measure';
+export {version} from './version';

@@ -1,0 +1,81 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** Wall time of one forward pass at one batch size, on the current backend. */
+export interface LatencyMeasurement {
+  batchSize: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  /** Interquartile range (given from 4 runs on). */
+  iqrMs?: number;
+  runs: number;
+}
+
+// Linear interpolation between the closest ranks; `sorted` ascending, non-empty.
+function quantile(sorted: number[], q: number): number {
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
+}
+
+// One inference pass, timed until its outputs are read back (includes the backend's sync).
+async function timeOnce(model: tf.LayersModel, xs: tf.Tensor[], outputNames: string[]): Promise<number> {
+  const start = performance.now();
+  const out = tf.tidy(() => model.execute(xs, outputNames));
+  const outs = Array.isArray(out) ? out : [out];
+  try {
+    await Promise.all(outs.map((t) => t.data()));
+  } finally {
+    tf.dispose(outs);
+  }
+  return performance.now() - start;
+}
+
+/**
+ * Throws unless `value` is an integer >= min; names the option.
+ * @example checkInteger('runs', 0, 1) // throws: option runs must be an integer >= 1, got 0
+ */
+export function checkInteger(option: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`measure: option ${option} must be an integer >= ${min}, got ${value}`);
+  }
+}
+
+/**
+ * Times `runs` inference passes on random inputs of `batchSize` samples after `warmup` untimed ones.
+ * @example const {medianMs} = await measureLatency(model, 32, {runs: 10, warmup: 2});
+ */
+export async function measureLatency(
+  model: tf.LayersModel, batchSize: number, opts: {runs: number; warmup: number},
+): Promise<LatencyMeasurement> {
+  checkInteger('batchSize', batchSize, 1);
+  checkInteger('runs', opts.runs, 1);
+  checkInteger('warmup', opts.warmup, 0);
+  const shapes = model.inputs.map((input) => {
+    const rest = input.shape.slice(1);
+    if (rest.some((d) => d == null)) {
+      throw new Error(`measure: input '${input.name}' has shape [${input.shape.map(String).join(', ')}]; ` +
+        'latency needs a fixed per-sample shape');
+    }
+    return [batchSize, ...(rest as number[])];
+  });
+  const outputNames = model.outputs.map((o) => o.name);
+  const xs = shapes.map((shape) => tf.randomUniform(shape)); // [batchSize, ...per-sample shape] in [0, 1)
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < opts.warmup; i++) await timeOnce(model, xs, outputNames);
+    for (let i = 0; i < opts.runs; i++) times.push(await timeOnce(model, xs, outputNames));
+  } finally {
+    tf.dispose(xs);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  return {
+    batchSize,
+    medianMs: quantile(sorted, 0.5),
+    minMs: sorted[0],
+    maxMs: sorted[sorted.length - 1],
+    ...(opts.runs >= 4 ? {iqrMs: quantile(sorted, 0.75) - quantile(sorted, 0.25)} : {}),
+    runs: opts.runs,
+  };
+}

@@ -1,0 +1,11 @@
+export { learningRate, scheduleNames } from './schedule';
+export type { ScheduleName, ScheduleOptions } from './schedule';
+export { Optimizer, isKernel } from './optimizer';
+export type { OptimizerName, OptimizerOptions, OptimizerState, WeightDecayMode } from './optimizer';
+export { progress } from './progress';
+export type { Progress, ProgressInfo, ProgressKind, ProgressOptions } from './progress';
+export { crossEntropy, evaluate, fit, forwardOf, NonFiniteLossError, trainStep } from './loop';
+export type { BatchSource, EpochStats, EvalResult, FitOptions, FitResult, Forward, StepContext } from './loop';
+export { hasCheckpoint, loadCheckpoint, loadModel, saveCheckpoint, saveModel } from './checkpoint';
+export { trainModel } from './train_model';
+export type { DatasetName, HistoryRow, TrainModelOptions, TrainReport } from './train_model';

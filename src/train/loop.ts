@@ -1,0 +1,239 @@
+/**
+ * The training loop: one step, a fit over epochs or a step budget, and evaluation.
+ *
+ * BatchNorm: tfjs-layers' BatchNormalization.call with {training: true} normalises with the
+ * batch statistics AND updates moving_mean / moving_variance in place (momentum 0.99 by
+ * default, biased batch variance), also inside tf.variableGrads; the tests check it. So the
+ * loop does not update them itself. Evaluation calls the forward with training = false,
+ * which normalises with the moving statistics.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Batch, BatchOptions } from '../data';
+import { Optimizer, OptimizerOptions } from './optimizer';
+import { Progress, progress as makeProgress } from './progress';
+
+/** Logits [B, classes] of images [B, H, W, C]; `training` selects batch statistics and dropout. */
+export type Forward = (xs: tf.Tensor4D, training: boolean) => tf.Tensor2D;
+
+/** What the loop needs of a dataset (ImageDataset has it). */
+export interface BatchSource {
+  readonly size: number;
+  batches(batchSize: number, opts?: BatchOptions): Iterable<Batch>;
+}
+
+/**
+ * Thrown when a step's loss is NaN or infinite; the step's update is not applied.
+ * @example try { await fit(model, train); } catch (e) { if (e instanceof NonFiniteLossError) console.log(e.epoch, e.step); }
+ */
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly loss: number,
+    /** 1-based optimizer step (over the whole run) whose loss was not finite. */
+    readonly step: number,
+    /** 1-based epoch, when known. */
+    readonly epoch?: number,
+  ) {
+    super(`loss is ${loss} at ${epoch === undefined ? '' : `epoch ${epoch}, `}step ${step}; training stopped before applying this step`);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+/**
+ * The model's forward pass as a Forward (training mode passes {training: true} to every layer).
+ * @example const f = forwardOf(model); const logits = f(xs, false);
+ */
+export function forwardOf(model: tf.LayersModel): Forward {
+  return (xs, training) => model.apply(xs, { training }) as tf.Tensor2D;
+}
+
+/**
+ * Batch-mean softmax cross-entropy of logits [B, K] against one-hot ys [B, K].
+ * @example const loss = crossEntropy(logits, ys); // scalar
+ */
+export function crossEntropy(logits: tf.Tensor2D, ys: tf.Tensor2D): tf.Scalar {
+  // L = -1/B sum_n sum_k y[n,k] log softmax(z)[n,k]
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(ys, tf.logSoftmax(logits)), 1))) as tf.Scalar);
+}
+
+/** Number of rows of logits whose arg-max equals the label. */
+function countCorrect(logits: tf.Tensor2D, labels: Int32Array): number {
+  const predicted = tf.tidy(() => tf.argMax(logits, 1).dataSync());
+  return labels.reduce((n, label, i) => n + (predicted[i] === label ? 1 : 0), 0);
+}
+
+/** What one training step needs. */
+export interface StepContext {
+  forward: Forward;
+  /** The variables to update, always in the same order (the optimizer's slots follow it). */
+  variables: tf.Variable[];
+  optimizer: Optimizer;
+  lr: number;
+}
+
+/**
+ * One optimizer step on a batch (forward in training mode, batch-mean cross-entropy, update);
+ * returns the loss before the update and the number of correct predictions. Throws
+ * NonFiniteLossError, without updating, when the loss is NaN or infinite.
+ * @example const {loss} = trainStep({forward: forwardOf(model), variables, optimizer, lr: 0.1}, batch);
+ */
+export function trainStep(ctx: StepContext, batch: Batch): { loss: number; correct: number } {
+  let logits: tf.Tensor2D | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const z = ctx.forward(batch.xs, true);
+    logits = tf.keep(z);
+    return crossEntropy(z, batch.ys);
+  }, ctx.variables);
+  try {
+    const loss = value.dataSync()[0];
+    if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, ctx.optimizer.step + 1);
+    const correct = countCorrect(logits as tf.Tensor2D, batch.labels);
+    // variableGrads names gradients by variable name; none for a variable not connected to the loss
+    ctx.optimizer.apply(ctx.variables, ctx.variables.map((v) => grads[v.name]), ctx.lr);
+    return { loss, correct };
+  } finally {
+    tf.dispose([value, logits as tf.Tensor2D, ...Object.values(grads)]);
+  }
+}
+
+/** Figures of one epoch, or of the part of it run before the step budget or the signal stopped fit. */
+export interface EpochStats {
+  /** 1-based epoch. */
+  epoch: number;
+  loss: number;
+  acc: number;
+  steps: number;
+  samples: number;
+  seconds: number;
+}
+
+/** Options of fit; every field has a default. */
+export interface FitOptions {
+  /** Train until this many epochs are done (counting initialEpoch); Infinity with `steps` for a step budget only. Default 1. */
+  epochs?: number;
+  /** Epochs already done (resume): the first epoch run is initialEpoch + 1. Default 0. */
+  initialEpoch?: number;
+  /** Stop after this many optimizer steps in this call, even mid-epoch. */
+  steps?: number;
+  batchSize?: number;
+  /** An Optimizer (kept and reused by the caller) or options for a new one (disposed at the end). Default sgd, momentum 0.9. */
+  optimizer?: Optimizer | OptimizerOptions;
+  /** Learning rate, or a function of the 0-based global step (optimizer.step). Default 0.01. */
+  lr?: number | ((step: number) => number);
+  /** Epoch e (0-based) is shuffled with seed + e, so a resumed run sees the same order. Default 0. */
+  seed?: number;
+  augment?: BatchOptions['augment'];
+  /** Replaces model.apply, e.g. a masked forward of the pruning core; gradients still flow to `variables`. */
+  forward?: Forward;
+  /** Default: the model's trainable weights. */
+  variables?: tf.Variable[];
+  /** After every step: 1-based global step and its loss. */
+  onStep?: (step: number, loss: number) => void;
+  /** After every complete epoch (not a partial one); awaited (evaluation, checkpoints). */
+  onEpoch?: (stats: EpochStats) => void | Promise<void>;
+  /** Default silent. */
+  progress?: Progress;
+  /** Stops after the current step when aborted. */
+  signal?: AbortSignal;
+}
+
+/** What fit did. */
+export interface FitResult {
+  /** Optimizer steps taken in this call. */
+  steps: number;
+  /** The complete epochs run, then the partial one if fit stopped mid-epoch. */
+  epochs: EpochStats[];
+  /** True when the step budget or the signal ended it before `epochs`. */
+  stopped: boolean;
+}
+
+/**
+ * Train `model` on `data` with a custom loop (see FitOptions); leaks no tensors.
+ * @example await fit(model, train, {epochs: 2, batchSize: 64, lr: 0.05, optimizer: {name: 'sgd', weightDecay: 5e-4}});
+ */
+export async function fit(model: tf.LayersModel, data: BatchSource, opts: FitOptions = {}): Promise<FitResult> {
+  const batchSize = opts.batchSize ?? 64;
+  const owned = !(opts.optimizer instanceof Optimizer);
+  const optimizer = opts.optimizer instanceof Optimizer ? opts.optimizer : new Optimizer(opts.optimizer ?? { name: 'sgd' });
+  const lrAt = typeof opts.lr === 'function' ? opts.lr : () => (opts.lr as number | undefined) ?? 0.01;
+  const forward = opts.forward ?? forwardOf(model);
+  const variables = opts.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const show = opts.progress ?? makeProgress('silent');
+  const epochs = opts.epochs ?? 1;
+  const stepsPerEpoch = Math.ceil(data.size / batchSize);
+  const result: FitResult = { steps: 0, epochs: [], stopped: false };
+  const budgetLeft = () => opts.steps === undefined || result.steps < opts.steps;
+  try {
+    for (let epoch = (opts.initialEpoch ?? 0) + 1; epoch <= epochs; epoch++) {
+      if (!budgetLeft() || opts.signal?.aborted) {
+        result.stopped = true;
+        break;
+      }
+      const t0 = Date.now();
+      let [lossSum, correct, samples, steps] = [0, 0, 0, 0];
+      const label = Number.isFinite(epochs) ? `epoch ${epoch}/${epochs}` : `epoch ${epoch}`;
+      show.start(label, Math.min(stepsPerEpoch, (opts.steps ?? Infinity) - result.steps));
+      for (const batch of data.batches(batchSize, { shuffle: true, seed: (opts.seed ?? 0) + epoch - 1, augment: opts.augment })) {
+        let r: { loss: number; correct: number };
+        try {
+          r = trainStep({ forward, variables, optimizer, lr: lrAt(optimizer.step) }, batch);
+        } catch (e) {
+          if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(e.loss, e.step, epoch);
+          throw e;
+        } finally {
+          tf.dispose([batch.xs, batch.ys]);
+        }
+        const n = batch.labels.length;
+        [lossSum, correct, samples, steps] = [lossSum + r.loss * n, correct + r.correct, samples + n, steps + 1];
+        result.steps++;
+        opts.onStep?.(optimizer.step, r.loss);
+        show.update(steps, { loss: lossSum / samples, acc: correct / samples, samples });
+        await new Promise((resolve) => setImmediate(resolve)); // let signal handlers and output run
+        if (!budgetLeft() || opts.signal?.aborted) break;
+      }
+      const stats: EpochStats = { epoch, loss: lossSum / samples, acc: correct / samples, steps, samples, seconds: (Date.now() - t0) / 1000 };
+      show.stop(`${label}: loss ${stats.loss.toFixed(4)}, acc ${(100 * stats.acc).toFixed(2)}%, ${stats.seconds.toFixed(1)} s`);
+      result.epochs.push(stats);
+      if (steps < stepsPerEpoch) {
+        result.stopped = true;
+        break;
+      }
+      await opts.onEpoch?.(stats);
+    }
+    return result;
+  } finally {
+    if (owned) optimizer.dispose();
+  }
+}
+
+/** Mean loss and accuracy over a dataset. */
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  samples: number;
+}
+
+/**
+ * Batch-mean cross-entropy and accuracy over all of `data`, inference mode (BatchNorm moving statistics).
+ * @example const {loss, accuracy} = evaluate(model, test, 256);
+ */
+export function evaluate(model: tf.LayersModel | Forward, data: BatchSource, batchSize = 256, show: Progress = makeProgress('silent')): EvalResult {
+  const forward = typeof model === 'function' ? model : forwardOf(model);
+  let [lossSum, correct, samples, steps] = [0, 0, 0, 0];
+  show.start('evaluate', Math.ceil(data.size / batchSize));
+  for (const batch of data.batches(batchSize)) {
+    try {
+      const n = batch.labels.length;
+      const [loss, right] = tf.tidy(() => {
+        const logits = forward(batch.xs, false);
+        return [crossEntropy(logits, batch.ys).dataSync()[0], countCorrect(logits, batch.labels)];
+      });
+      [lossSum, correct, samples, steps] = [lossSum + loss * n, correct + right, samples + n, steps + 1];
+      show.update(steps, { loss: lossSum / samples, acc: correct / samples, samples });
+    } finally {
+      tf.dispose([batch.xs, batch.ys]);
+    }
+  }
+  const result = { loss: lossSum / samples, accuracy: correct / samples, samples };
+  show.stop(`evaluate: loss ${result.loss.toFixed(4)}, acc ${(100 * result.accuracy).toFixed(2)}% on ${samples} samples`);
+  return result;
+}
