@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type {Batch} from '../data';
 import {group, Grouping, Space} from '../graph';
 import {BatchSource, evaluate, fit, FitResult, Optimizer, OptimizerOptions, Progress} from '../train';
-import {costsOf, deltaCosts, Normalizer} from './costs';
+import {costsAt, costsOf, deltaCosts, Normalizer} from './costs';
 import {fisherStep, maskedForward, maskTensors} from './fisher';
 import {allKept, Kept, keptChannels} from './masks';
 import {exportPruned} from './surgery';
@@ -32,6 +32,28 @@ export interface PrunerState {
   macs: number; memory: number; macsRatio: number; memoryRatio: number;
   spaces: {id: number; units: number; kept: number[]; channels: number; keptChannels: number; prunable: boolean}[];
 }
+
+/** Options of run(): the whole schedule of METHOD.md §5. */
+export interface RunOptions extends TrainSettings {
+  data: BatchSource;
+  /** Stop when remaining MACs / baseline MACs <= targetFlops (e.g. 0.5). */
+  targetFlops: number;
+  /** Training steps between two prunings (paper: 25 for classification). Default 25. */
+  interval?: number;
+  /** Units removed at each pruning (paper: 1). Default 1. */
+  unitsPerPrune?: number;
+  normalize?: Normalizer;
+  /** Epochs of fine-tuning after the target is reached. Default 0. */
+  finetuneEpochs?: number;
+  /** Called after each pruning with its row. */
+  onPrune?: (row: RunRow) => void;
+}
+
+/** One pruning of run(): the step it happened at, the training loss then, and what was removed. */
+export interface RunRow extends PrunedUnit { step: number; loss: number }
+
+/** What run() did. */
+export interface RunReport { steps: number; rows: RunRow[]; baseline: {macs: number; memory: number}; final: PrunerState }
 
 /** Optimiser settings of the training done while scoring or fine-tuning. */
 export interface TrainSettings { optimizer?: Optimizer | OptimizerOptions; lr?: number; batchSize?: number; seed?: number; progress?: Progress }
@@ -159,6 +181,54 @@ export class Pruner {
     this.fisher = null;
     this.fisherSteps = 0;
     return removed;
+  }
+
+  /**
+   * The whole loop (METHOD.md §5): train with masks, prune every `interval` steps, stop at the target, fine-tune.
+   * @example await p.run({data: train, targetFlops: 0.5, interval: 25, normalize: 'memory'});
+   */
+  async run(o: RunOptions): Promise<RunReport> {
+    const floor = costsAt(this.grouping, this.grouping.spaces.map((s, i) => (this.eligible(s) ? 1 : this.kept[i].filter(Boolean).length))).macs / this.baseline.macs;
+    if (!(o.targetFlops > 0 && o.targetFlops <= 1)) throw new Error(`targetFlops must be in (0, 1], got ${o.targetFlops}`);
+    if (o.targetFlops < floor) {
+      throw new Error(`targetFlops ${o.targetFlops} cannot be reached: pruning every prunable space of "${this.model.name}" to one unit leaves ${floor.toFixed(4)} of the FLOPs; choose a target >= ${floor.toFixed(4)}`);
+    }
+    if (o.normalize) this.normalize(o.normalize);
+    const interval = o.interval ?? 25;
+    const batchSize = o.batchSize ?? 64;
+    const weights = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const optimizer = o.optimizer instanceof Optimizer ? o.optimizer : new Optimizer(o.optimizer ?? {name: 'sgd', momentum: 0.9, weightDecay: 5e-4});
+    const update = (grads: tf.NamedTensorMap): void => optimizer.apply(weights, weights.map((w) => grads[w.name]), o.lr ?? 0.01);
+    const rows: RunRow[] = [];
+    let steps = 0;
+    try {
+      for (let epoch = 0; this.state().macsRatio > o.targetFlops; epoch++) {
+        o.progress?.start(`pruning, epoch ${epoch + 1}`, Math.ceil(o.data.size / batchSize));
+        let inEpoch = 0;
+        for (const batch of o.data.batches(batchSize, {shuffle: true, seed: (o.seed ?? 0) + epoch})) {
+          try {
+            this.step(batch, weights, update);
+          } finally {
+            tf.dispose([batch.xs, batch.ys]);
+          }
+          steps++;
+          o.progress?.update(++inEpoch, {loss: this.lastLoss, acc: NaN, samples: inEpoch * batchSize});
+          if (steps % interval !== 0) continue;
+          const loss = this.lastLoss;
+          for (const r of this.prune({units: o.unitsPerPrune ?? 1})) {
+            rows.push({...r, step: steps, loss});
+            o.onPrune?.(rows[rows.length - 1]);
+          }
+          if (this.state().macsRatio <= o.targetFlops) break;
+          await tf.nextFrame();
+        }
+        o.progress?.stop(`pruned to ${(100 * this.state().macsRatio).toFixed(1)}% of the FLOPs after ${steps} steps`);
+      }
+      if (o.finetuneEpochs) await this.finetune(o.data, {...o, optimizer, epochs: o.finetuneEpochs});
+    } finally {
+      if (!(o.optimizer instanceof Optimizer)) optimizer.dispose();
+    }
+    return {steps, rows, baseline: this.baseline, final: this.state()};
   }
 
   /** The masked model's forward, for training and evaluation; masks are built per call. */

@@ -1,0 +1,62 @@
+// Per zoo model at batch 64 on the current backend: inference, plain training step and
+// Fisher-scoring training step (medians, same run), their ratios, and a per-kernel profile
+// of one training step. Usage: node dist/bench/train_step.js [--backend wasm] [--runs 5] [--models a,b]
+import * as tf from '@tensorflow/tfjs';
+import {BackendName, useBackend} from '../src/backend';
+import {zoo, ZooName} from '../src/models';
+import {pruner} from '../src/prune';
+import {crossEntropy, Optimizer} from '../src/train';
+import {median, timeRuns, writeResult} from './common';
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+
+async function main(): Promise<void> {
+  const backend = await useBackend(arg('backend', 'wasm') as BackendName);
+  const runs = Number(arg('runs', '5'));
+  const batch = Number(arg('batch', '64'));
+  const names = arg('models', 'resnet20,mobilenetv2,resnext').split(',') as ZooName[];
+  const rows = [];
+  for (const name of names) {
+    const model = zoo[name]({inputShape: [28, 28, 1], classes: 10, seed: 0});
+    const xs = tf.randomUniform([batch, 28, 28, 1]) as tf.Tensor4D;
+    const labels = Int32Array.from({length: batch}, (_, i) => i % 10);
+    const ys = tf.oneHot(tf.tensor1d(labels, 'int32'), 10) as tf.Tensor2D;
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const opt = new Optimizer({name: 'sgd', momentum: 0.9});
+    const infer = async () => { const y = tf.tidy(() => model.predict(xs) as tf.Tensor); await y.data(); y.dispose(); };
+    const trainStep = async () => {
+      const {value, grads} = tf.variableGrads(() => crossEntropy(model.apply(xs, {training: true}) as tf.Tensor2D, ys), vars);
+      opt.apply(vars, vars.map((v) => grads[v.name]), 0.001);
+      await value.data();
+      tf.dispose([value, ...Object.values(grads)]);
+    };
+    const p = pruner(model);
+    const fisherStep = async () => {
+      await p.score([{xs: xs.clone(), ys: ys.clone(), labels}], {train: {optimizer: opt, lr: 0.001}});
+    };
+    // interleave the three so that machine load affects them alike
+    const t = {infer: [] as number[], train: [] as number[], fisher: [] as number[]};
+    await infer(); await trainStep(); await fisherStep();
+    for (let r = 0; r < runs; r++) {
+      t.infer.push(...(await timeRuns(infer, 1, 0)));
+      t.train.push(...(await timeRuns(trainStep, 1, 0)));
+      t.fisher.push(...(await timeRuns(fisherStep, 1, 0)));
+    }
+    const profile = await tf.profile(trainStep);
+    const byKernel: Record<string, number> = {};
+    for (const k of profile.kernels) byKernel[k.name] = (byKernel[k.name] ?? 0) + (k.kernelTimeMs as number);
+    const kernels = Object.entries(byKernel).sort((a, b) => b[1] - a[1]).slice(0, 12).map(([kernel, ms]) => ({kernel, ms: Math.round(ms * 10) / 10}));
+    const row = {model: name, batch, inferenceMs: median(t.infer), trainStepMs: median(t.train), fisherStepMs: median(t.fisher),
+      trainOverInference: median(t.train) / median(t.infer), fisherOverTrain: median(t.fisher) / median(t.train), kernels};
+    process.stderr.write(`${name}: infer ${row.inferenceMs.toFixed(0)} ms, train ${row.trainStepMs.toFixed(0)} ms (${row.trainOverInference.toFixed(2)}x), fisher ${row.fisherStepMs.toFixed(0)} ms (${row.fisherOverTrain.toFixed(2)}x train)\n`);
+    rows.push(row);
+    p.dispose(); opt.dispose(); tf.dispose([xs, ys]); model.dispose();
+  }
+  const file = writeResult(`train_step_${backend}`, {backend, runs, date: new Date().toISOString(), cpus: require('os').cpus().length, rows});
+  process.stderr.write(`wrote ${file}\n`);
+}
+
+main().catch((e) => { console.error(e); process.exitCode = 1; });
