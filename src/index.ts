@@ -12,3 +12,5 @@ export type {Normalizer, PrunedUnit, PrunerOptions, PrunerState, Ranked, RankedU
 export {countCosts, measure} from './measure';
 export type {Measurement, MeasureOptions} from './measure';
 export {version} from './version';
+export * as viz from './viz';
+export * as report from './report';

@@ -1,6 +1,7 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import {useBackend} from '../src/backend';
 import {group, registerHandler} from '../src/graph';
 import {zoo, ZooName} from '../src/models';
 import {countCosts} from '../src/measure';
@@ -274,4 +275,34 @@ test('score leaves weights and BatchNorm statistics unchanged; steps leak no ten
   assert.equal(tf.memory().numTensors, before - 2 * 2);
   tf.dispose([...ws, batches[2].xs, batches[2].ys]);
   model.dispose();
+});
+
+test('run: prunes every interval steps until the FLOPs target, rejects unreachable targets (wasm)', async () => {
+  await useBackend('wasm');
+  const model = zoo.resnet20({inputShape: [8, 8, 1], classes: 3, seed: 2});
+  const n = 48;
+  const images = new Uint8Array(n * 64).map((_, i) => (i * 37) % 256);
+  const labels = Int32Array.from({length: n}, (_, i) => i % 3);
+  const data = new ImageDataset({name: 'tiny', images, labels, shape: [8, 8, 1], classes: 3});
+  const p = pruner(model);
+  await assert.rejects(p.run({data, targetFlops: 0.001}), /targetFlops 0.001 cannot be reached: .* leaves 0\.\d+ of the FLOPs/);
+  const before = tf.memory().numTensors;
+  const report = await p.run({data, targetFlops: 0.8, interval: 2, unitsPerPrune: 3, batchSize: 16, lr: 0.01});
+  assert.ok(report.final.macsRatio <= 0.8);
+  assert.ok(report.rows.length >= 3 && report.rows.length % 3 === 0);
+  report.rows.forEach((r) => assert.equal(r.step % 2, 0));
+  // the stop is at the first pruning that reaches the target
+  const ratios = report.rows.map((r) => r.macsRatio);
+  assert.ok(ratios.slice(0, -3).every((r) => r > 0.8));
+  assert.equal(tf.memory().numTensors, before);
+  // the exported model agrees with the masked one after real training and pruning
+  const x = tf.randomUniform([2, 8, 8, 1], 0, 1, 'float32', 4);
+  const small = p.export();
+  const err = tf.tidy(() => tf.max(tf.abs((small.predict(x) as tf.Tensor).sub(p.forward()(x as tf.Tensor4D, false)))).dataSync()[0]);
+  assert.ok(err < 1e-4, `err ${err}`);
+  tf.dispose(x);
+  small.dispose();
+  p.dispose();
+  model.dispose();
+  await tf.setBackend('cpu');
 });

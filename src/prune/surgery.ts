@@ -36,7 +36,14 @@ export function exportPruned(g: Grouping, kept: Kept): tf.LayersModel {
       const config = c.handler.config ? c.handler.config(layer.getConfig(), keep) : layer.getConfig();
       layers.set(name, rebuild(layer, config));
       const w = layer.getWeights();
-      weights.set(name, c.handler.slice && w.length ? tf.tidy(() => c.handler.slice!(w, keep, layer)) : w);
+      // NOTE: copied through JS so each weight owns its data: wasm's GatherV2 output keeps a rank-4
+      // shape in the backend, and wasm's _FusedMatMul then rejects it as a Dense bias.
+      const sliced = (): tf.Tensor[] => tf.tidy(() => c.handler.slice!(w, keep, layer)).map((t) => {
+        const copy = tf.tensor(t.dataSync(), t.shape, t.dtype);
+        t.dispose();
+        return copy;
+      });
+      weights.set(name, c.handler.slice && w.length ? sliced() : w);
     }
     const xs = c.call.inputs.map((r) => symbolic.get(refKey(r)) as tf.SymbolicTensor);
     const out = layers.get(name)!.apply(xs.length === 1 ? xs[0] : xs) as tf.SymbolicTensor;

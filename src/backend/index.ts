@@ -1,0 +1,3 @@
+export {useBackend, backendsAvailable} from './use_backend';
+export type {BackendName} from './use_backend';
+export {wasmKernels} from './kernels';

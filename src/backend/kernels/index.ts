@@ -1,0 +1,33 @@
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import {conv2DBackpropFilterConfig} from './conv2d_backprop_filter';
+import {conv2DBackpropInputConfig} from './conv2d_backprop_input';
+import {depthwiseConv2dNativeBackpropFilterConfig} from './depthwise_conv2d_backprop_filter';
+import {depthwiseConv2dNativeBackpropInputConfig} from './depthwise_conv2d_backprop_input';
+import {tileConfig} from './tile';
+
+/**
+ * Our wasm kernels: three the backend lacks, two faster replacements (Conv2DBackpropInput, Tile).
+ * @example wasmKernels.map((k) => k.kernelName);
+ */
+export const wasmKernels: tf.KernelConfig[] = [
+  conv2DBackpropFilterConfig,
+  conv2DBackpropInputConfig,
+  depthwiseConv2dNativeBackpropFilterConfig,
+  depthwiseConv2dNativeBackpropInputConfig,
+  tileConfig,
+];
+
+/**
+ * wasm's own kernels that ours replace, kept for tests and benchmarks; they were unregistered
+ * before wasm started, so call their setupFunc(tf.backend()) once before running them.
+ * @example replacedWasmKernels.forEach((k) => k.setupFunc?.(tf.backend()));
+ */
+export const replacedWasmKernels: tf.KernelConfig[] = wasmKernels
+  .map((k) => tf.getKernel(k.kernelName, 'wasm'))
+  .filter((k): k is tf.KernelConfig => k != null);
+
+for (const k of wasmKernels) {
+  if (tf.getKernel(k.kernelName, 'wasm') != null) tf.unregisterKernel(k.kernelName, 'wasm');
+  tf.registerKernel(k);
+}

@@ -1,0 +1,16 @@
+export {Builder, makeDivisible} from './common';
+export type {ConvSpec, ModelOptions} from './common';
+export {GroupConv2D, groupConv2d} from './group_conv2d';
+export type {GroupConv2DArgs} from './group_conv2d';
+export {resnet} from './resnet';
+export type {ResNetOptions} from './resnet';
+export {mobilenetV2, mobilenetV2Stages} from './mobilenet_v2';
+export type {InvertedStage, MobileNetV2Options, MobileNetV2Variant} from './mobilenet_v2';
+export {resnext} from './resnext';
+export type {ResNeXtOptions} from './resnext';
+export {regnetx} from './regnetx';
+export type {RegNetXOptions} from './regnetx';
+export {concatNet} from './concat_net';
+export type {ConcatNetOptions} from './concat_net';
+export {byName, zoo, zooNames} from './zoo';
+export type {ZooName} from './zoo';

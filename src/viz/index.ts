@@ -1,0 +1,7 @@
+export {escapeHtml, figureDiv, figureHtml, plotlyScript, show, tslabDisplay} from './figure';
+export type {Figure, HtmlSink, ShowOptions, Trace} from './figure';
+export {importanceHistogram, importanceViolin} from './importance';
+export type {HistogramOptions} from './importance';
+export {groupStructure} from './groups';
+export {channelsPerLayer, latencyVsFlops, pruningCurve} from './curves';
+export type {ChannelSource, CurveOptions, CurveRow, LatencyPoint, LayerChannels, SpaceChannels} from './curves';
