@@ -6,7 +6,8 @@ import {group, registerHandler} from '../src/graph';
 import {zoo, ZooName} from '../src/models';
 import {countCosts} from '../src/measure';
 import {ImageDataset} from '../src/data';
-import {pruner} from '../src/prune';
+import {pruner, RunCheckpoint} from '../src/prune';
+import {Optimizer} from '../src/train';
 import {maskedForward, maskTensors} from '../src/prune/fisher';
 import {allKept, Kept} from '../src/prune/masks';
 import {exportPruned} from '../src/prune/surgery';
@@ -304,5 +305,35 @@ test('run: prunes every interval steps until the FLOPs target, rejects unreachab
   small.dispose();
   p.dispose();
   model.dispose();
+  await tf.setBackend('cpu');
+});
+
+test('run: resuming from a checkpoint gives the same masks, rows and weights as an uninterrupted run (wasm)', async () => {
+  await useBackend('wasm');
+  const n = 64;
+  const images = new Uint8Array(n * 64).map((_, i) => (i * 53) % 256);
+  const labels = Int32Array.from({length: n}, (_, i) => i % 3);
+  const data = new ImageDataset({name: 'tiny', images, labels, shape: [8, 8, 1], classes: 3});
+  const opts = {data, targetFlops: 0.75, interval: 3, unitsPerPrune: 2, batchSize: 16, lr: 0.02, checkpointEvery: 2};
+  const modelA = zoo.resnet20({inputShape: [8, 8, 1], classes: 3, seed: 9});
+  const optA = new Optimizer({name: 'sgd', momentum: 0.9});
+  let saved: {ckpt: RunCheckpoint; weights: tf.Tensor[]; opt: ReturnType<Optimizer['getState']>} | undefined;
+  const a = await pruner(modelA).run({...opts, optimizer: optA, onCheckpoint: async (ckpt) => {
+    saved ??= {ckpt, weights: modelA.getWeights().map((w) => w.clone()), opt: optA.getState()};
+  }});
+  assert.ok(saved, 'a checkpoint was taken before the target');
+  const modelB = zoo.resnet20({inputShape: [8, 8, 1], classes: 3, seed: 1});
+  modelB.setWeights(saved.weights);
+  const optB = new Optimizer({name: 'sgd', momentum: 0.9});
+  optB.setState(saved.opt, modelB.trainableWeights.map((w) => w.read() as tf.Variable));
+  const pB = pruner(modelB);
+  const b = await pB.run({...opts, optimizer: optB, resume: saved.ckpt});
+  assert.equal(b.steps, a.steps);
+  assert.deepEqual(b.final.spaces.map((s) => s.kept), a.final.spaces.map((s) => s.kept));
+  assert.deepEqual(b.rows.map((r) => [r.step, r.space, r.unit]), a.rows.map((r) => [r.step, r.space, r.unit]));
+  const wa = modelA.getWeights();
+  modelB.getWeights().forEach((w, i) => assert.equal(tf.tidy(() => tf.max(tf.abs(w.sub(wa[i]))).dataSync()[0]), 0, modelB.weights[i].name));
+  tf.dispose([...saved.weights, ...Object.values(saved.opt.tensors)]);
+  optA.dispose(); optB.dispose(); modelA.dispose(); modelB.dispose();
   await tf.setBackend('cpu');
 });

@@ -3,14 +3,19 @@ import {Command, Option} from 'commander';
 import {backendsAvailable, BackendName, useBackend} from '../backend';
 import {group} from '../graph';
 import {countCosts, measure} from '../measure';
-import {Normalizer, pruner} from '../prune';
-import {evaluate, progress, saveModel, trainModel} from '../train';
+import * as fs from 'fs';
+import * as path from 'path';
+import {Normalizer, pruner, RunCheckpoint} from '../prune';
+import {evaluate, hasCheckpoint, loadCheckpoint, Optimizer, progress, saveCheckpoint, saveModel, trainModel} from '../train';
 import {writeFilesAtomic} from '../train/checkpoint';
 import {version} from '../version';
 import {int, loadDataset, num, parseShape, resolveModel} from './load';
 
 const backends: BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
 const normalizers: Normalizer[] = ['memory', 'flops', 'none'];
+
+/** What `gfp prune --resume` needs besides the weights and the optimizer. */
+interface PruneCheckpoint { config: Record<string, unknown>; baseline: {accuracy: number; macs: number; params: number; memory: number; memoryAll: number; latency: {batchSize: number; medianMs: number}[]}; run: RunCheckpoint }
 
 /** Print JSON on stdout, or a readable form. */
 const print = (json: boolean, value: unknown, text: () => string): void => {
@@ -119,29 +124,45 @@ export async function main(argv: string[]): Promise<void> {
     .option('--runs <n>', 'timed runs per latency measurement', int('--runs'), 10)
     .option('--seed <n>', 'seed of the data order', num('--seed'), 0)
     .requiredOption('--out <dir>', 'output folder: model.json, weights.bin, report.json')
+    .option('--resume', 'continue an interrupted run from --out/checkpoint')
     .action(async (o) => {
       const backend = await useBackend(o.backend);
       const {train, test} = await loadDataset(o.dataset, o.limit);
-      const model = await resolveModel(o.model, train.shape, train.classes);
-      const p = pruner(model, {inputShape: train.shape, grouping: o.grouping});
+      const ckptDir = path.join(o.out, 'checkpoint');
+      const config = {model: o.model, dataset: o.dataset, limit: o.limit ?? null, targetFlops: o.targetFlops, normalize: o.normalize, grouping: o.grouping,
+        interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr: o.lr, seed: o.seed};
       const describe = async (m: tf.LayersModel) => {
         const {accuracy} = evaluate(m, test, 256);
         const {macs, params, memory, memoryAll, latency} = await measure(m, {batchSize: [1, o.batchSize], runs: o.runs});
         return {accuracy, macs, params, memory, memoryAll, latency};
       };
-      const baseline = await describe(model);
+      const optimizer = new Optimizer({name: 'sgd', momentum: 0.9, weightDecay: 5e-4});
+      const resumed = o.resume && (await hasCheckpoint(ckptDir)) ? await loadCheckpoint<PruneCheckpoint>(ckptDir) : undefined;
+      if (resumed) {
+        const differ = Object.entries(config).filter(([k, v]) => (resumed.state.config as Record<string, unknown>)[k] !== v).map(([k]) => k);
+        if (differ.length) throw new Error(`cannot resume from ${ckptDir}: ${differ.join(', ')} differ from the interrupted run; use its options or another --out`);
+        optimizer.setState(resumed.optimizer, resumed.model.trainableWeights.map((w) => w.read() as tf.Variable));
+        tf.dispose(Object.values(resumed.optimizer.tensors));
+      }
+      const model = resumed?.model ?? (await resolveModel(o.model, train.shape, train.classes));
+      const p = pruner(model, {inputShape: train.shape, grouping: o.grouping});
+      p.checkTarget(o.targetFlops);
+      const baseline = resumed?.state.baseline ?? (await describe(model));
       const show = progress(o.json ? 'lines' : 'auto');
       const run = await p.run({data: train, targetFlops: o.targetFlops, interval: o.interval, unitsPerPrune: o.unitsPerPrune, normalize: o.normalize,
-        finetuneEpochs: o.finetuneEpochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: show});
+        finetuneEpochs: o.finetuneEpochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: show, optimizer, resume: resumed?.state.run,
+        onCheckpoint: (c) => saveCheckpoint<PruneCheckpoint>(ckptDir, model, optimizer, {config, baseline, run: c})});
       const small = p.export();
       const pruned = await describe(small);
       const speedup = Object.fromEntries(baseline.latency.map((l, i) => [`b${l.batchSize}`, l.medianMs / pruned.latency[i].medianMs]));
-      const report = {model: o.model, dataset: o.dataset, backend, normalize: o.normalize, grouping: o.grouping, targetFlops: o.targetFlops,
-        interval: o.interval, finetuneEpochs: o.finetuneEpochs, steps: run.steps, baseline, pruned, speedup, accuracyDrop: baseline.accuracy - pruned.accuracy,
+      const report = {...config, backend, finetuneEpochs: o.finetuneEpochs, steps: run.steps, baseline, pruned, speedup,
+        accuracyDrop: baseline.accuracy - pruned.accuracy,
         rows: run.rows.map(({step, loss, space, unit, producers, score, macs, memory, macsRatio}) => ({step, loss, space, unit, producers, score, macs, memory, macsRatio})),
         date: new Date().toISOString()};
       await saveModel(small, o.out);
       await writeFilesAtomic(o.out, [['report.json', JSON.stringify(report, null, 2)]]);
+      fs.rmSync(ckptDir, {recursive: true, force: true});
+      optimizer.dispose();
       print(o.json, report, () => `MACs ${baseline.macs} -> ${pruned.macs} (${(100 * pruned.macs / baseline.macs).toFixed(1)}%), ` +
         `accuracy ${(100 * baseline.accuracy).toFixed(2)}% -> ${(100 * pruned.accuracy).toFixed(2)}%, speed-up ${Object.entries(speedup).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(', ')} -> ${o.out}`);
     });

@@ -47,7 +47,16 @@ export interface RunOptions extends TrainSettings {
   finetuneEpochs?: number;
   /** Called after each pruning with its row. */
   onPrune?: (row: RunRow) => void;
+  /** Called after every `checkpointEvery` prunings (Fisher is empty then) with what resume needs. */
+  onCheckpoint?: (c: RunCheckpoint) => Promise<void>;
+  /** Prunings between checkpoints. Default 10. */
+  checkpointEvery?: number;
+  /** Continue from a checkpoint (weights and optimizer state already restored by the caller). */
+  resume?: RunCheckpoint;
 }
+
+/** Where run() stood right after a pruning: enough to continue with the same result. */
+export interface RunCheckpoint { steps: number; epoch: number; batchInEpoch: number; kept: Kept; rows: RunRow[] }
 
 /** One pruning of run(): the step it happened at, the training loss then, and what was removed. */
 export interface RunRow extends PrunedUnit { step: number; loss: number }
@@ -184,42 +193,58 @@ export class Pruner {
   }
 
   /**
+   * Throw a clear error when a FLOPs ratio cannot be reached by pruning every eligible space to one unit.
+   * @example p.checkTarget(0.5);
+   */
+  checkTarget(targetFlops: number): void {
+    if (!(targetFlops > 0 && targetFlops <= 1)) throw new Error(`targetFlops must be in (0, 1], got ${targetFlops}`);
+    const floor = costsAt(this.grouping, this.grouping.spaces.map((s, i) => (this.eligible(s) ? 1 : this.kept[i].filter(Boolean).length))).macs / this.baseline.macs;
+    if (targetFlops < floor) {
+      throw new Error(`targetFlops ${targetFlops} cannot be reached: pruning every prunable space of "${this.model.name}" to one unit leaves ${floor.toFixed(4)} of the FLOPs; choose a target >= ${floor.toFixed(4)}`);
+    }
+  }
+
+  /**
    * The whole loop (METHOD.md §5): train with masks, prune every `interval` steps, stop at the target, fine-tune.
    * @example await p.run({data: train, targetFlops: 0.5, interval: 25, normalize: 'memory'});
    */
   async run(o: RunOptions): Promise<RunReport> {
-    const floor = costsAt(this.grouping, this.grouping.spaces.map((s, i) => (this.eligible(s) ? 1 : this.kept[i].filter(Boolean).length))).macs / this.baseline.macs;
-    if (!(o.targetFlops > 0 && o.targetFlops <= 1)) throw new Error(`targetFlops must be in (0, 1], got ${o.targetFlops}`);
-    if (o.targetFlops < floor) {
-      throw new Error(`targetFlops ${o.targetFlops} cannot be reached: pruning every prunable space of "${this.model.name}" to one unit leaves ${floor.toFixed(4)} of the FLOPs; choose a target >= ${floor.toFixed(4)}`);
-    }
+    this.checkTarget(o.targetFlops);
     if (o.normalize) this.normalize(o.normalize);
     const interval = o.interval ?? 25;
     const batchSize = o.batchSize ?? 64;
     const weights = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const optimizer = o.optimizer instanceof Optimizer ? o.optimizer : new Optimizer(o.optimizer ?? {name: 'sgd', momentum: 0.9, weightDecay: 5e-4});
     const update = (grads: tf.NamedTensorMap): void => optimizer.apply(weights, weights.map((w) => grads[w.name]), o.lr ?? 0.01);
-    const rows: RunRow[] = [];
-    let steps = 0;
+    const rows: RunRow[] = o.resume ? [...o.resume.rows] : [];
+    let steps = o.resume?.steps ?? 0;
+    if (o.resume) this.kept = o.resume.kept.map((k) => [...k]);
+    let prunings = 0;
     try {
-      for (let epoch = 0; this.state().macsRatio > o.targetFlops; epoch++) {
+      for (let epoch = o.resume?.epoch ?? 0; this.state().macsRatio > o.targetFlops; epoch++) {
         o.progress?.start(`pruning, epoch ${epoch + 1}`, Math.ceil(o.data.size / batchSize));
         let inEpoch = 0;
+        const skip = epoch === o.resume?.epoch ? o.resume.batchInEpoch : 0;
         for (const batch of o.data.batches(batchSize, {shuffle: true, seed: (o.seed ?? 0) + epoch})) {
           try {
-            this.step(batch, weights, update);
+            if (inEpoch >= skip) this.step(batch, weights, update);
           } finally {
             tf.dispose([batch.xs, batch.ys]);
           }
+          if (++inEpoch <= skip) continue;
           steps++;
-          o.progress?.update(++inEpoch, {loss: this.lastLoss, acc: NaN, samples: inEpoch * batchSize});
+          o.progress?.update(inEpoch, {loss: this.lastLoss, acc: NaN, samples: inEpoch * batchSize});
           if (steps % interval !== 0) continue;
           const loss = this.lastLoss;
           for (const r of this.prune({units: o.unitsPerPrune ?? 1})) {
             rows.push({...r, step: steps, loss});
             o.onPrune?.(rows[rows.length - 1]);
           }
-          if (this.state().macsRatio <= o.targetFlops) break;
+          const done = this.state().macsRatio <= o.targetFlops;
+          if (o.onCheckpoint && !done && ++prunings % (o.checkpointEvery ?? 10) === 0) {
+            await o.onCheckpoint({steps, epoch, batchInEpoch: inEpoch, kept: this.kept.map((k) => [...k]), rows: [...rows]});
+          }
+          if (done) break;
           await tf.nextFrame();
         }
         o.progress?.stop(`pruned to ${(100 * this.state().macsRatio).toFixed(1)}% of the FLOPs after ${steps} steps`);
