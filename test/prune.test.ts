@@ -337,3 +337,15 @@ test('run: resuming from a checkpoint gives the same masks, rows and weights as 
   optA.dispose(); optB.dispose(); modelA.dispose(); modelB.dispose();
   await tf.setBackend('cpu');
 });
+
+test('a NaN loss stops scoring with a clear error and leaves the weights untouched', async () => {
+  const model = residualNet();
+  const p = pruner(model);
+  const before = model.getWeights().map((w) => w.clone());
+  const labels = Int32Array.from([0, 1]);
+  const bad = {xs: tf.fill([2, 6, 6, 2], NaN) as tf.Tensor4D, ys: tf.oneHot(tf.tensor1d(labels, 'int32'), 2) as tf.Tensor2D, labels};
+  await assert.rejects(p.score([bad], {train: {lr: 0.1}}), /loss is NaN after 0 Fisher steps: check the inputs for NaN or lower the learning rate/);
+  tf.tidy(() => model.getWeights().forEach((w, i) => assert.equal(tf.max(tf.abs(w.sub(before[i]))).dataSync()[0], 0)));
+  tf.dispose(before);
+  p.dispose();
+});

@@ -140,7 +140,7 @@ export class Pruner {
   private step(batch: Batch, weights: tf.Variable[], update: (grads: tf.NamedTensorMap) => void): void {
     const r = fisherStep(this.grouping, this.kept, batch.xs, batch.ys, weights);
     try {
-      if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} after ${this.fisherSteps} Fisher steps: lower the learning rate; the masks and the model are unchanged by this step`);
+      if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} after ${this.fisherSteps} Fisher steps: check the inputs for NaN or lower the learning rate; the masks and the weights are unchanged by this step`);
       if (weights.length) update(r.grads);
       const old = this.fisher;
       this.fisher = old ? r.fisher.map((f, i) => old[i].add(f) as tf.Tensor1D) : r.fisher.map((f) => f.clone());
