@@ -122,6 +122,36 @@ test('resnext groups: the unit of a grouped conv\'s space is one conv-group', ()
   model.dispose();
 });
 
+test('resnet56 groups: 3 residual streams of 10 producers and 27 block-inner spaces', () => {
+  const model = zoo.resnet56({inputShape: [8, 8, 1], classes: 10});
+  const prunable = group(model).spaces.filter((s) => s.prunable);
+  assert.deepEqual(prunable.filter((s) => s.producers.length > 1).map((s) => s.producers.length), [10, 10, 10]);
+  assert.equal(prunable.filter((s) => s.producers.length === 1).length, 27);
+  model.dispose();
+});
+
+test('concatnet groups: concatenation couples nothing; a transition conv reads every space of its block', () => {
+  const model = zoo.concatnet({inputShape: [16, 16, 1], classes: 10});
+  const spaces = group(model).spaces.filter((s) => s.prunable);
+  for (const s of spaces) assert.equal(s.producers.length, 1, s.producers.join(','));
+  const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name);
+  assert.equal(spaces.length, convs.length, 'one space per conv');
+  const trans = spaces.filter((s) => s.consumers.includes('trans1_conv'));
+  assert.ok(trans.length >= 4, `trans1_conv reads ${trans.length} spaces`);
+  model.dispose();
+});
+
+test('regnetx groups: grouped bottleneck spaces have one unit per conv-group', () => {
+  const model = zoo.regnetx({inputShape: [16, 16, 1], classes: 10});
+  const g = group(model);
+  for (const layer of model.layers.filter((l) => l.getClassName() === 'GroupConv2D')) {
+    const s = g.spaces.find((sp) => sp.producers.includes(layer.name))!;
+    assert.equal(s.units, layer.getConfig().groups);
+    assert.equal(s.unit, 8, 'group width 8');
+  }
+  model.dispose();
+});
+
 // ---- tiny hand-built models, one per rule ----
 
 function residualNet(): tf.LayersModel {
