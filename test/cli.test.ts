@@ -105,3 +105,15 @@ test('gfp prune: an unreachable target is refused before anything is written', (
   assert.match(r.err, /targetFlops 0\.001 cannot be reached/);
   assert.equal(fs.existsSync(out), false);
 });
+
+test('gfp measure --browser: the same costs as in Node, latency from headless Chromium', () => {
+  const r = gfp('measure', '--model', 'resnet20', '--browser', '--batch-size', '1', '--runs', '2', '--json');
+  assert.equal(r.code, 0, r.err);
+  const m = r.json();
+  const model = zoo.resnet20({inputShape: [28, 28, 1], classes: 10});
+  assert.equal(m.macs, countCosts(model).macs);
+  assert.match(m.browser, /chrom/i);
+  assert.equal(m.backend, 'wasm');
+  assert.ok(m.latency[0].medianMs > 0);
+  model.dispose();
+});

@@ -2,13 +2,14 @@ import * as tf from '@tensorflow/tfjs';
 import {Command, Option} from 'commander';
 import {backendsAvailable, BackendName, useBackend} from '../backend';
 import {group} from '../graph';
-import {countCosts, measure} from '../measure';
+import {BrowserBackend, countCosts, measure, measureInBrowser} from '../measure';
 import * as fs from 'fs';
 import * as path from 'path';
 import {Normalizer, pruner, RunCheckpoint} from '../prune';
 import {evaluate, hasCheckpoint, loadCheckpoint, Optimizer, progress, saveCheckpoint, saveModel, trainModel} from '../train';
 import {writeFilesAtomic} from '../train/checkpoint';
 import {version} from '../version';
+import {demoCommand} from './demo';
 import {int, loadDataset, num, parseShape, resolveModel} from './load';
 
 const backends: BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
@@ -101,10 +102,22 @@ export async function main(argv: string[]): Promise<void> {
   modelCommand(program.command('measure').description('MACs, params, activation memory and latency'))
     .option('--batch-size <list>', 'batch sizes, comma separated', '1,64')
     .option('--runs <n>', 'timed runs per batch size', int('--runs'), 10)
+    .option('--browser', 'time it in headless Chromium instead of Node')
+    .option('--browser-backends <list>', 'with --browser: wasm, webgl, webgpu (comma separated)', 'wasm')
     .action(async (o) => {
       await useBackend(o.backend);
       const model = await resolveModel(o.model, o.inputShape, o.classes);
       const batchSize = String(o.batchSize).split(',').map(int('--batch-size'));
+      if (o.browser) {
+        const {layers, ...costs} = countCosts(model);
+        const b = await measureInBrowser(model, {batchSize, runs: o.runs, backends: String(o.browserBackends).split(',') as BrowserBackend[]});
+        const result = {...costs, layers, browser: b.browser, backend: b.measurements[0].backend, latency: b.measurements[0].latency,
+          measurements: b.measurements, unavailable: b.unavailable};
+        print(o.json, result, () => [`${b.browser}`, ...b.measurements.flatMap((m) => m.latency.map((l) =>
+          `${m.backend} (${m.device}) batch ${l.batchSize}: median ${l.medianMs.toFixed(2)} ms (${l.runs} runs)`)),
+        ...b.unavailable.map((u) => `${u.backend}: unavailable (${u.reason})`)].join('\n'));
+        return;
+      }
       const m = await measure(model, {batchSize, runs: o.runs});
       print(o.json, m, () => [`MACs ${m.macs}  params ${m.params}  memory ${m.memory} (all outputs ${m.memoryAll})  backend ${m.backend}`,
         ...m.latency.map((l) => `batch ${l.batchSize}: median ${l.medianMs.toFixed(2)} ms (min ${l.minMs.toFixed(2)}, max ${l.maxMs.toFixed(2)}, ${l.runs} runs)`)].join('\n'));
@@ -166,6 +179,15 @@ export async function main(argv: string[]): Promise<void> {
       print(o.json, report, () => `MACs ${baseline.macs} -> ${pruned.macs} (${(100 * pruned.macs / baseline.macs).toFixed(1)}%), ` +
         `accuracy ${(100 * baseline.accuracy).toFixed(2)}% -> ${(100 * pruned.accuracy).toFixed(2)}%, speed-up ${Object.entries(speedup).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(', ')} -> ${o.out}`);
     });
+
+  program.command('demo').description('a page running a pruned model beside its baseline in the browser, on Fashion-MNIST test images')
+    .argument('<dir>', 'pruned model directory or model.json')
+    .option('--baseline <path>', 'baseline model directory or model.json, shown beside it')
+    .option('--out <dir>', 'write index.html and its assets here')
+    .option('--serve', 'serve the page on 127.0.0.1 and print its URL')
+    .option('--port <n>', 'port for --serve (default: any free one)', int('--port'))
+    .option('--images <n>', 'Fashion-MNIST test images to classify', int('--images'), 32)
+    .action(async (dir: string, o) => demoCommand(dir, o));
 
   await program.parseAsync(argv);
 }

@@ -6,3 +6,5 @@ export {measureLatency} from './latency';
 export type {LatencyMeasurement} from './latency';
 export {layerCosts, registerLayerCost} from './layer_costs';
 export type {LayerCost, CallSite} from './layer_costs';
+export {measureInBrowser, BrowserSession, findChromium, pageAssets, modelAssets, serveAssets} from './browser';
+export type {BrowserBackend, BrowserMeasureOptions, BrowserMeasurement, BrowserRun, PageApi, Asset, Assets, Served} from './browser';

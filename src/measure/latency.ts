@@ -19,6 +19,22 @@ function quantile(sorted: number[], q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
 }
 
+/**
+ * Median, min, max and (from 4 runs) IQR of wall times in milliseconds.
+ * @example summarize(1, [3, 1, 2]).medianMs === 2
+ */
+export function summarize(batchSize: number, times: number[]): LatencyMeasurement {
+  const sorted = [...times].sort((a, b) => a - b);
+  return {
+    batchSize,
+    medianMs: quantile(sorted, 0.5),
+    minMs: sorted[0],
+    maxMs: sorted[sorted.length - 1],
+    ...(times.length >= 4 ? {iqrMs: quantile(sorted, 0.75) - quantile(sorted, 0.25)} : {}),
+    runs: times.length,
+  };
+}
+
 // One inference pass, timed until its outputs are read back (includes the backend's sync).
 async function timeOnce(model: tf.LayersModel, xs: tf.Tensor[], outputNames: string[]): Promise<number> {
   const start = performance.now();
@@ -69,13 +85,5 @@ export async function measureLatency(
   } finally {
     tf.dispose(xs);
   }
-  const sorted = [...times].sort((a, b) => a - b);
-  return {
-    batchSize,
-    medianMs: quantile(sorted, 0.5),
-    minMs: sorted[0],
-    maxMs: sorted[sorted.length - 1],
-    ...(opts.runs >= 4 ? {iqrMs: quantile(sorted, 0.75) - quantile(sorted, 0.25)} : {}),
-    runs: opts.runs,
-  };
+  return summarize(batchSize, times);
 }
