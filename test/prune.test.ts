@@ -9,24 +9,12 @@ import {ImageDataset} from '../src/data';
 import {pruner, RunCheckpoint} from '../src/prune';
 import {Optimizer} from '../src/train';
 import {maskedForward, maskTensors} from '../src/prune/fisher';
-import {allKept, Kept} from '../src/prune/masks';
 import {exportPruned} from '../src/prune/surgery';
 import {costsOf} from '../src/prune/costs';
+import {randomKept} from './helpers';
 
 const L = tf.layers;
 
-/** Drop about 40% of the units of every prunable space (never all), from a seeded generator. */
-function randomKept(g: ReturnType<typeof group>, seed: number): Kept {
-  const kept = allKept(g);
-  let r = seed;
-  const rand = (): number => ((r = (r * 16807) % 2147483647) / 2147483647);
-  g.spaces.forEach((s, i) => {
-    if (!s.prunable) return;
-    for (let k = 0; k < s.units; k++) if (rand() < 0.4) kept[i][k] = false;
-    if (!kept[i].some(Boolean)) kept[i][Math.floor(rand() * s.units)] = true;
-  });
-  return kept;
-}
 
 /** max |pruned(x) - masked(x)| after random pruning; also checks MACs/memory against measure. */
 function exactness(model: tf.LayersModel, seed = 7): number {

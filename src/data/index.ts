@@ -7,3 +7,7 @@ export type { CifarRecords } from './cifar';
 export { classNames, fashionMnist } from './fashion_mnist';
 export { packageRoot } from './package_root';
 export { mulberry32, permutation } from './prng';
+export { DetectionDataset, detectionScenes } from './detection';
+export type { DetectionBatch, DetectionDatasetInit, SceneOptions } from './detection';
+export { readCoco, writeCoco } from './coco';
+export type { CocoAnnotation, CocoCategory, CocoFile, CocoImage } from './coco';

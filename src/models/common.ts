@@ -96,3 +96,17 @@ export function positiveInt(v: number, where: string): number {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${where} must be a positive integer, got ${v}`);
   return v;
 }
+
+/**
+ * Make model.dispose() free the weights of layers applied several times inside `model` alone.
+ * NOTE: tfjs-layers counts one reference per symbolic call, so a shared layer's count stays above
+ * zero after dispose and its weights leak; the layers given here belong to this one model.
+ * @example ownSharedLayers(tf.model({inputs, outputs}));
+ */
+export function ownSharedLayers(model: tf.LayersModel): tf.LayersModel {
+  for (const layer of model.layers) {
+    const counted = layer as unknown as {_refCount: number | null};
+    if ((counted._refCount ?? 0) > 1) counted._refCount = 1;
+  }
+  return model;
+}

@@ -1,4 +1,4 @@
-export {Builder, makeDivisible} from './common';
+export {Builder, makeDivisible, ownSharedLayers} from './common';
 export type {ConvSpec, ModelOptions} from './common';
 export {GroupConv2D, groupConv2d} from './group_conv2d';
 export type {GroupConv2DArgs} from './group_conv2d';
@@ -14,3 +14,5 @@ export {concatNet} from './concat_net';
 export type {ConcatNetOptions} from './concat_net';
 export {byName, zoo, zooNames} from './zoo';
 export type {ZooName} from './zoo';
+export {detectorChannels, fpnDetector, fpnLevels} from './fpn_detector';
+export type {FpnDetectorOptions, FpnLevel} from './fpn_detector';

@@ -49,9 +49,10 @@ export interface FisherStep { loss: number; fisher: tf.Tensor1D[]; grads: tf.Nam
  * Gates [B, c] = mask on each consumer input; dL/dgate[n, c] = sum_hw A * dL/dÃ = g[n,k,c]
  * (METHOD.md §2). Per space the gates' gradients are summed over members, calls and the
  * channels of each unit BEFORE squaring (eq. 4), then squared and summed over samples.
- * `weights` are differentiated too (pass [] to skip); the caller disposes fisher and grads.
+ * `lossOf` maps the model output to the batch-mean loss; `weights` are differentiated too (pass []
+ * to skip); the caller disposes fisher and grads.
  */
-export function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, ys: tf.Tensor, weights: tf.Variable[]): FisherStep {
+export function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf: (outputs: tf.Tensor) => tf.Scalar, weights: tf.Variable[]): FisherStep {
   const b = xs.shape[0];
   const calls = consumerCalls(g);
   const gates = new Map<string, tf.Variable>();
@@ -63,8 +64,7 @@ export function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, ys: tf.Tensor
   }
   const hook = gateHook(g, gates as unknown as Map<string, tf.Tensor2D>);
   const {value, grads} = tf.variableGrads(() => {
-    const logits = execute(g.graph, [xs], {training: true, hook, dropout: false})[0];
-    return tf.losses.softmaxCrossEntropy(ys, logits) as tf.Scalar;
+    return lossOf(execute(g.graph, [xs], {training: true, hook, dropout: false})[0]);
   }, [...weights, ...gates.values()]);
   const fisher = tf.tidy(() => {
     const perSpace: (tf.Tensor2D | undefined)[] = g.spaces.map(() => undefined);

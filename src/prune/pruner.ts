@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import type {Batch} from '../data';
 import {group, Grouping, Space} from '../graph';
 import {BatchSource, evaluate, fit, FitResult, Optimizer, OptimizerOptions, Progress} from '../train';
 import {costsAt, costsOf, deltaCosts, Normalizer} from './costs';
@@ -13,7 +12,20 @@ export interface PrunerOptions {
   inputShape?: number[];
   /** false: the "-I" ablation, only spaces with one producer and nothing coupled are pruned. */
   grouping?: boolean;
+  /** Batch-mean loss of the model output for a batch. Default: softmax cross-entropy against batch.ys. */
+  loss?: (outputs: tf.Tensor, batch: ScoreBatch) => tf.Scalar;
 }
+
+/** What score() and run() read: inputs plus whatever the loss needs (ys for the default loss). */
+export interface ScoreBatch { xs: tf.Tensor4D; ys?: tf.Tensor2D }
+
+/** Dispose every tensor a batch holds. */
+const disposeBatch = (b: object): void => tf.dispose(Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
+
+const crossEntropy = (outputs: tf.Tensor, batch: ScoreBatch): tf.Scalar => {
+  if (!batch.ys) throw new Error('the default loss (softmax cross-entropy) needs batch.ys; pass a loss option for other batches');
+  return tf.losses.softmaxCrossEntropy(batch.ys, outputs) as tf.Scalar;
+};
 
 /** Fisher accumulated by score(): one number per unit of every space. */
 export interface ScoreReport { steps: number; loss: number; spaces: {id: number; producers: string[]; consumers: string[]; fisher: number[]}[] }
@@ -35,7 +47,8 @@ export interface PrunerState {
 
 /** Options of run(): the whole schedule of METHOD.md §5. */
 export interface RunOptions extends TrainSettings {
-  data: BatchSource;
+  /** Training data; fine-tuning (finetuneEpochs) needs classification batches. */
+  data: {size: number; batches(batchSize: number, opts?: {shuffle?: boolean; seed?: number}): Iterable<ScoreBatch>};
   /** Stop when remaining MACs / baseline MACs <= targetFlops (e.g. 0.5). */
   targetFlops: number;
   /** Training steps between two prunings (paper: 25 for classification). Default 25. */
@@ -112,7 +125,7 @@ export class Pruner {
    * Without it, weights and BatchNorm moving statistics are left as they were.
    * @example await p.score(train.batches(64), {steps: 25});
    */
-  async score(batches: Iterable<Batch>, opts: {steps?: number; train?: TrainSettings} = {}): Promise<ScoreReport> {
+  async score<B extends ScoreBatch>(batches: Iterable<B>, opts: {steps?: number; train?: TrainSettings} = {}): Promise<ScoreReport> {
     const weights = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const frozen = opts.train ? [] : this.model.nonTrainableWeights.map((w) => [w.read() as tf.Variable, tf.clone(w.read())] as const);
     const optimizer = opts.train?.optimizer instanceof Optimizer ? opts.train.optimizer : opts.train ? new Optimizer(opts.train.optimizer ?? {name: 'sgd', momentum: 0.9}) : null;
@@ -122,7 +135,7 @@ export class Pruner {
         try {
           this.step(batch, optimizer ? weights : [], (grads) => optimizer!.apply(weights, weights.map((w) => grads[w.name]), opts.train?.lr ?? 0.01));
         } finally {
-          tf.dispose([batch.xs, batch.ys]);
+          disposeBatch(batch);
         }
         steps++;
         if (opts.steps !== undefined && steps >= opts.steps) break;
@@ -137,8 +150,9 @@ export class Pruner {
   }
 
   /** One Fisher step; `update` receives the weight gradients when weights are given. */
-  private step(batch: Batch, weights: tf.Variable[], update: (grads: tf.NamedTensorMap) => void): void {
-    const r = fisherStep(this.grouping, this.kept, batch.xs, batch.ys, weights);
+  private step(batch: ScoreBatch, weights: tf.Variable[], update: (grads: tf.NamedTensorMap) => void): void {
+    const loss = this.options.loss ?? crossEntropy;
+    const r = fisherStep(this.grouping, this.kept, batch.xs, (outputs) => loss(outputs, batch), weights);
     try {
       if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} after ${this.fisherSteps} Fisher steps: check the inputs for NaN or lower the learning rate; the masks and the weights are unchanged by this step`);
       if (weights.length) update(r.grads);
@@ -229,7 +243,7 @@ export class Pruner {
           try {
             if (inEpoch >= skip) this.step(batch, weights, update);
           } finally {
-            tf.dispose([batch.xs, batch.ys]);
+            disposeBatch(batch);
           }
           if (++inEpoch <= skip) continue;
           steps++;
@@ -249,7 +263,7 @@ export class Pruner {
         }
         o.progress?.stop(`pruned to ${(100 * this.state().macsRatio).toFixed(1)}% of the FLOPs after ${steps} steps`);
       }
-      if (o.finetuneEpochs) await this.finetune(o.data, {...o, optimizer, epochs: o.finetuneEpochs});
+      if (o.finetuneEpochs) await this.finetune(o.data as BatchSource, {...o, optimizer, epochs: o.finetuneEpochs});
     } finally {
       if (!(o.optimizer instanceof Optimizer)) optimizer.dispose();
     }

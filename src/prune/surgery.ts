@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {Grouping, refKey} from '../graph';
+import {ownSharedLayers} from '../models/common';
 import {Kept, keepOf} from './masks';
 
 type LayerClass = {fromConfig: (cls: unknown, config: tf.serialization.ConfigDict) => tf.layers.Layer};
@@ -51,7 +52,7 @@ export function exportPruned(g: Grouping, kept: Kept): tf.LayersModel {
   }
   const outputs = g.graph.outputs.map((r) => symbolic.get(refKey(r)) as tf.SymbolicTensor);
   const ordered = g.graph.inputs.map((r) => inputs.find((t) => t.name.startsWith(r.layer)) ?? inputs[0]);
-  const small = tf.model({inputs: ordered, outputs, name: `${g.graph.model.name}_pruned`});
+  const small = ownSharedLayers(tf.model({inputs: ordered, outputs, name: `${g.graph.model.name}_pruned`}));
   for (const [name, w] of weights) {
     small.getLayer(name).setWeights(w);
     const original = g.graph.model.getLayer(name).getWeights();
