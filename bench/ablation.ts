@@ -1,6 +1,6 @@
 // The paper's ablation on our backend: prune each model to the same FLOPs target with memory, flops
 // and none normalization and without grouping (-I), same seed and fine-tuning budget, then time every
-// model (baseline included) in ONE process, interleaved, at batch 1 and 64. Resumable: a variant whose
+// model (baseline included) in ONE process, interleaved, at batch 1 and 64, then in headless Chromium. Resumable: a variant whose
 // report.json exists is not pruned again, an interrupted one continues (gfp prune --resume).
 // Usage: node dist/bench/ablation.js [--models resnet20,mobilenetv2,resnext] [--target-flops 0.5]
 //   [--interval 25] [--units-per-prune 1] [--finetune-epochs 1] [--limit N] [--runs 10] [--work runs/ablation]
@@ -10,7 +10,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
 import {fashionMnist} from '../src/data';
-import {countCosts} from '../src/measure';
+import {countCosts, measureInBrowser} from '../src/measure';
 import {byName, ZooName} from '../src/models';
 import {evaluate, loadModel} from '../src/train';
 import {median, writeResult} from './common';
@@ -73,11 +73,18 @@ async function main(): Promise<void> {
       }
     }
   }
+  // the browser's wasm backend, one model after another (each in its own page)
+  const browser: {b1: number; b64: number}[] = [];
+  for (const e of entries) {
+    const r = await measureInBrowser(e.net, {batchSize: [1, 64], runs, backends: ['wasm']});
+    browser.push({b1: r.measurements[0].latency[0].medianMs, b64: r.measurements[0].latency[1].medianMs});
+  }
   const rows = entries.map((e, i) => {
     const c = countCosts(e.net);
     const base = entries.findIndex((x) => x.model === e.model && x.variant === 'baseline');
     return {model: e.model, variant: e.variant, accuracy: e.accuracy, macs: c.macs, params: c.params, memory: c.memory,
-      latency_ms: {wasm_b1: median(times[i].b1), wasm_b64: median(times[i].b64)}, speedup_b64: median(times[base].b64) / median(times[i].b64)};
+      latency_ms: {wasm_b1: median(times[i].b1), wasm_b64: median(times[i].b64), browser_wasm_b1: browser[i].b1, browser_wasm_b64: browser[i].b64},
+      speedup_b64: median(times[base].b64) / median(times[i].b64), browser_speedup_b64: browser[base].b64 / browser[i].b64};
   });
   const file = writeResult('ablation', {backend: 'wasm', runs, date: new Date().toISOString(), args: process.argv.slice(2), rows});
   process.stderr.write(`wrote ${file}\n`);
