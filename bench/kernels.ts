@@ -1,5 +1,5 @@
-// Times wasm's gradient kernels (native where wasm has one, ours otherwise) at ResNet-like
-// shapes, batch 64. Run: node dist/bench/kernels.js  -> bench/results/kernels.json
+// Times wasm kernels (wasm's own where it has one, ours where we register one) at ResNet-like
+// and MobileNetV2-like shapes, batch 64. Run: node dist/bench/kernels.js  -> bench/results/kernels.json
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -45,10 +45,10 @@ function time(kernel: tf.KernelConfig, inputs: tf.NamedTensorInfoMap, attrs: tf.
   const times: number[] = [];
   for (let r = 0; r < WARMUP + RUNS; r++) {
     const t0 = performance.now();
-    const out = kernel.kernelFunc({inputs, backend, attrs}) as tf.TensorInfo;
-    backend.readSync(out.dataId);
+    const outs = [kernel.kernelFunc({inputs, backend, attrs})].flat();
+    outs.forEach((out) => backend.readSync(out.dataId));
     times.push(performance.now() - t0);
-    backend.disposeData(out.dataId);
+    outs.forEach((out) => backend.disposeData(out.dataId));
   }
   const sorted = times.slice(WARMUP).sort((a, b) => a - b);
   return sorted[Math.floor(RUNS / 2)];
@@ -62,6 +62,33 @@ function contenders(name: string): [string, tf.KernelConfig][] {
   return list.filter((c): c is [string, tf.KernelConfig] => c[1] != null);
 }
 
+/** MobileNetV2's 1x1 convs (the matmul path of Conv2DBackpropFilter) and its depthwise layers at 28, 14, 7. */
+function mobilenetCases(): Case[] {
+  const pointwise = ([[28, 16, 96], [28, 96, 24], [14, 192, 32], [7, 384, 64], [4, 320, 1280]] as const).map(([size, ci, co]): Case => ({
+    kernel: 'Conv2DBackpropFilter', label: `${size}x${size}x${ci}->${co} 1x1`, attrs: {strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, ci, co]},
+    inputs: {x: [BATCH, size, size, ci], dy: [BATCH, size, size, co]},
+  }));
+  const depthwise = ([[28, 144, 1], [28, 144, 2], [7, 576, 1]] as const).map(([size, c, s]): Case => ({
+    kernel: 'DepthwiseConv2dNativeBackpropFilter', label: `${size}x${size}x${c} dw3x3 s${s}`, attrs: {strides: s, pad: 'same', dilations: 1, filterShape: [3, 3, c, 1]},
+    inputs: {x: [BATCH, size, size, c], dy: [BATCH, Math.ceil(size / s), Math.ceil(size / s), c]},
+  }));
+  return [...pointwise, ...depthwise];
+}
+
+/** Per-channel reductions (BatchNorm moments and gradients, global pooling), BatchNorm itself, channel splits. */
+function batchNormCases(): Case[] {
+  const reductions = ([[28, 96, [0, 1, 2]], [7, 1280, [1, 2]]] as const).flatMap(([size, c, axis]) => ['Sum', 'Mean'].map((kernel): Case => (
+    {kernel, label: `[${BATCH},${size},${size},${c}] over ${axis}`, inputs: {x: [BATCH, size, size, c]}, attrs: {axis: [...axis], keepDims: false}})));
+  const norms = ([[28, 96], [7, 576]] as const).map(([size, c]): Case => ({
+    kernel: 'FusedBatchNorm', label: `[${BATCH},${size},${size},${c}]`, attrs: {varianceEpsilon: 1e-3},
+    inputs: {x: [BATCH, size, size, c], mean: [c], variance: [c], offset: [c], scale: [c]},
+  }));
+  // GroupConv2D (ResNeXt, 8 groups) splits its input along the channels
+  const splits = ([[28, 32], [14, 64]] as const).map(([size, c]): Case => (
+    {kernel: 'SplitV', label: `[${BATCH},${size},${size},${c}] in 8`, inputs: {x: [BATCH, size, size, c]}, attrs: {numOrSizeSplits: 8, axis: 3}}));
+  return [...reductions, ...norms, ...splits];
+}
+
 function tileCases(): Case[] {
   // the BatchNorm gradient tiles 1/sqrt(var) [1, 1, 1, C] over [B, H, W, 1]
   return [[28, 16], [14, 32], [7, 64]].map(([size, c]) => (
@@ -72,8 +99,9 @@ async function main(): Promise<void> {
   await useBackend('wasm');
   for (const k of replacedWasmKernels) k.setupFunc?.(tf.backend()); // unregistered before wasm started
   const rows: {kernel: string; shape: string; impl: string; ms: number}[] = [];
-  for (const c of [...convCases(), ...depthwiseCases(), ...tileCases()]) {
-    const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, shape], i) => [k, tf.randomNormal(shape, 0, 1, 'float32', i)]));
+  for (const c of [...convCases(), ...depthwiseCases(), ...mobilenetCases(), ...batchNormCases(), ...tileCases()]) {
+    // variance must be positive
+    const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, shape], i) => [k, k === 'variance' ? tf.randomUniform(shape, 0.5, 2) : tf.randomNormal(shape, 0, 1, 'float32', i)]));
     for (const [impl, kernel] of contenders(c.kernel)) {
       const ms = time(kernel, inputs, c.attrs);
       rows.push({kernel: c.kernel, shape: c.label, impl, ms: Math.round(ms * 100) / 100});

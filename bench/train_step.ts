@@ -1,8 +1,12 @@
 // Per zoo model at batch 64 on the current backend: inference, plain training step and
 // Fisher-scoring training step (medians, same run), their ratios, and a per-kernel profile
 // of one training step. Usage: node dist/bench/train_step.js [--backend wasm] [--runs 5] [--models a,b]
+// [--compare Sum,Mean,FusedBatchNorm,...]: also time each model with tf's own kernels (wasm) and
+// gradients of those names, interleaved with ours, and report both.
 import * as tf from '@tensorflow/tfjs';
 import {BackendName, useBackend} from '../src/backend';
+import {replacedWasmKernels, wasmKernels} from '../src/backend/kernels';
+import {fastGradients, replacedGradients} from '../src/backend/gradients';
 import {zoo, ZooName} from '../src/models';
 import {pruner} from '../src/prune';
 import {crossEntropy, Optimizer} from '../src/train';
@@ -13,11 +17,28 @@ const arg = (name: string, fallback: string): string => {
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 
+/** Switches the wasm kernels and gradients named in `names` to ours (true) or tf's own (false). */
+function useOurs(names: string[], ours: boolean): void {
+  for (const name of names) {
+    const kernel = (ours ? wasmKernels : replacedWasmKernels).find((k) => k.kernelName === name);
+    if (kernel != null) {
+      tf.unregisterKernel(name, 'wasm');
+      tf.registerKernel(kernel);
+      kernel.setupFunc?.(tf.backend());
+    }
+    const grad = (ours ? fastGradients : replacedGradients).find((g) => g.kernelName === name);
+    if (grad != null) tf.registerGradient(grad);
+    if (kernel == null && grad == null) throw new Error(`bench/train_step: --compare: we replace no wasm kernel or gradient named ${name}`);
+  }
+}
+
 async function main(): Promise<void> {
   const backend = await useBackend(arg('backend', 'wasm') as BackendName);
   const runs = Number(arg('runs', '5'));
   const batch = Number(arg('batch', '64'));
   const names = arg('models', 'resnet20,mobilenetv2,resnext').split(',') as ZooName[];
+  const compare = arg('compare', '').split(',').filter((n) => n !== '');
+  const variants = compare.length > 0 ? ['ours', 'tf'] as const : ['ours'] as const;
   const rows = [];
   for (const name of names) {
     const model = zoo[name]({inputShape: [28, 28, 1], classes: 10, seed: 0});
@@ -37,25 +58,33 @@ async function main(): Promise<void> {
     const fisherStep = async () => {
       await p.score([{xs: xs.clone(), ys: ys.clone(), labels}], {train: {optimizer: opt, lr: 0.001}});
     };
-    // interleave the three so that machine load affects them alike
-    const t = {infer: [] as number[], train: [] as number[], fisher: [] as number[]};
-    await infer(); await trainStep(); await fisherStep();
+    // interleave the three (and the variants) so that machine load affects them alike
+    const t = variants.map(() => ({infer: [] as number[], train: [] as number[], fisher: [] as number[]}));
+    for (const v of variants) { useOurs(compare, v === 'ours'); await infer(); await trainStep(); await fisherStep(); }
     for (let r = 0; r < runs; r++) {
-      t.infer.push(...(await timeRuns(infer, 1, 0)));
-      t.train.push(...(await timeRuns(trainStep, 1, 0)));
-      t.fisher.push(...(await timeRuns(fisherStep, 1, 0)));
+      for (const [i, v] of variants.entries()) {
+        useOurs(compare, v === 'ours');
+        t[i].infer.push(...(await timeRuns(infer, 1, 0)));
+        t[i].train.push(...(await timeRuns(trainStep, 1, 0)));
+        t[i].fisher.push(...(await timeRuns(fisherStep, 1, 0)));
+      }
     }
-    const profile = await tf.profile(trainStep);
-    const byKernel: Record<string, number> = {};
-    for (const k of profile.kernels) byKernel[k.name] = (byKernel[k.name] ?? 0) + (k.kernelTimeMs as number);
-    const kernels = Object.entries(byKernel).sort((a, b) => b[1] - a[1]).slice(0, 12).map(([kernel, ms]) => ({kernel, ms: Math.round(ms * 10) / 10}));
-    const row = {model: name, batch, inferenceMs: median(t.infer), trainStepMs: median(t.train), fisherStepMs: median(t.fisher),
-      trainOverInference: median(t.train) / median(t.infer), fisherOverTrain: median(t.fisher) / median(t.train), kernels};
-    process.stderr.write(`${name}: infer ${row.inferenceMs.toFixed(0)} ms, train ${row.trainStepMs.toFixed(0)} ms (${row.trainOverInference.toFixed(2)}x), fisher ${row.fisherStepMs.toFixed(0)} ms (${row.fisherOverTrain.toFixed(2)}x train)\n`);
+    const results = [];
+    for (const [i, v] of variants.entries()) {
+      useOurs(compare, v === 'ours');
+      const profile = await tf.profile(trainStep);
+      const byKernel: Record<string, number> = {};
+      for (const k of profile.kernels) byKernel[k.name] = (byKernel[k.name] ?? 0) + (k.kernelTimeMs as number);
+      const kernels = Object.entries(byKernel).sort((a, b) => b[1] - a[1]).slice(0, 12).map(([kernel, ms]) => ({kernel, ms: Math.round(ms * 10) / 10}));
+      const [infer_, train, fisher] = [t[i].infer, t[i].train, t[i].fisher].map(median);
+      results.push({inferenceMs: infer_, trainStepMs: train, fisherStepMs: fisher, trainOverInference: train / infer_, fisherOverTrain: fisher / train, kernels});
+      process.stderr.write(`${name}${compare.length > 0 ? ` (${v})` : ''}: infer ${infer_.toFixed(0)} ms, train ${train.toFixed(0)} ms (${(train / infer_).toFixed(2)}x), fisher ${fisher.toFixed(0)} ms (${(fisher / train).toFixed(2)}x train)\n`);
+    }
+    const row = {model: name, batch, ...results[0], ...(compare.length > 0 ? {withTfOwn: {names: compare, ...results[1]}} : {})};
     rows.push(row);
     p.dispose(); opt.dispose(); tf.dispose([xs, ys]); model.dispose();
   }
-  const file = writeResult(`train_step_${backend}`, {backend, runs, date: new Date().toISOString(), cpus: require('os').cpus().length, rows});
+  const file = writeResult(`train_step_${backend}`, {backend, runs, compare, date: new Date().toISOString(), cpus: require('os').cpus().length, rows});
   process.stderr.write(`wrote ${file}\n`);
 }
 

@@ -2,16 +2,17 @@ import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {backendsAvailable, useBackend, BackendName} from '../src/backend';
+import {fastGradients, replacedGradients} from '../src/backend/gradients';
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
 interface ConvCase { b: number; h: number; w: number; ci: number; k: number; s: number; pad: Pad; co: number; m: number }
 
 const PADS: Pad[] = ['same', 'valid', [[0, 0], [1, 2], [0, 1], [0, 0]]];
 
-/** Batch 1 and 3, odd and even sizes, kernels 1/3/5, strides 1/2, all pad kinds, multipliers 1/2. */
+/** Batch 1, 2 and 3, odd and even sizes (output heights both sides of 8), kernels 1/3/5, strides 1/2, all pad kinds, multipliers 1/2, Ci <> Co. */
 function cases(): ConvCase[] {
-  const out: ConvCase[] = [];
-  for (const [b, h, w] of [[1, 7, 7], [3, 8, 6]]) {
+  const out: ConvCase[] = [{b: 3, h: 8, w: 6, ci: 6, k: 1, s: 1, pad: 'same', co: 2, m: 1}]; // 1x1 with Ci > Co
+  for (const [b, h, w] of [[1, 7, 7], [3, 8, 6], [2, 17, 9]]) {
     for (const k of [1, 3, 5]) {
       for (const s of [1, 2]) {
         for (const pad of PADS) out.push({b, h, w, ci: 3, k, s, pad, co: 4, m: 1 + ((k + s) % 2)});
@@ -147,6 +148,198 @@ test('wasm Tile matches the cpu backend for float, int and bool tensors of rank 
       return out;
     };
     assert.deepEqual(await run('wasm'), await run('cpu'), `tile ${shape} by ${reps} (${dtype})`);
+  }
+  await tf.setBackend('wasm');
+  assert.equal(tf.memory().numTensors, before);
+});
+
+/** Runs `f` with tf's own gradients for `names` registered instead of ours, then restores ours. */
+async function withTfGradients<T>(names: string[], f: () => Promise<T>): Promise<T> {
+  const set = (configs: tf.GradConfig[]) => configs.filter((g) => names.includes(g.kernelName)).forEach((g) => tf.registerGradient(g));
+  set(replacedGradients);
+  try {
+    return await f();
+  } finally {
+    set(fastGradients);
+  }
+}
+
+/** Asserts max |got - want| <= tol * max(|want|, 1), listwise. */
+function assertClose(got: Float32Array[], want: Float32Array[], tol: number, what: string): void {
+  assert.equal(got.length, want.length, `${what}: number of outputs`);
+  got.forEach((g, i) => {
+    assert.equal(g.length, want[i].length, `${what} output ${i}: size`);
+    const scale = Math.max(1, ...want[i].map(Math.abs));
+    const err = Math.max(0, ...g.map((v, j) => Math.abs(v - want[i][j])));
+    assert.ok(err <= tol * scale, `${what} output ${i}: error ${err}, scale ${scale}`);
+  });
+}
+
+test('wasm Sum and Mean match the cpu backend over leading, middle, trailing and all axes', async () => {
+  await useBackend('wasm');
+  const before = tf.memory().numTensors;
+  const cases: [number[], number | number[], boolean, tf.DataType][] = [
+    [[4, 5, 6, 7], [0, 1, 2], false, 'float32'], [[4, 5, 6, 7], [2, 0, 1], true, 'float32'], [[4, 5, 6, 7], [1, 2], false, 'float32'],
+    [[4, 5, 6, 7], 1, true, 'float32'], [[4, 5, 6, 7], [3], false, 'float32'], [[4, 5, 6, 7], [0, 2], false, 'float32'],
+    [[4, 5, 6, 7], [0, 1, 2, 3], false, 'float32'], [[6, 3], 0, false, 'float32'], [[2, 3, 4], -2, false, 'float32'],
+    [[64, 9, 3], [0, 1], false, 'float32'], [[4, 5, 6], [0, 1], false, 'int32'], [[3, 0, 2], 1, false, 'float32'],
+  ];
+  for (const [shape, axis, keepDims, dtype] of cases) {
+    for (const op of ['sum', 'mean'] as const) {
+      if (op === 'mean' && dtype === 'int32') continue;
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        const y = tf.tidy(() => tf[op](tf.tensor(values(shape, 4), shape).mul(5).add(2).cast(dtype), axis, keepDims));
+        const out = {shape: y.shape, dtype: y.dtype, data: Float32Array.from(await y.data())};
+        y.dispose();
+        return out;
+      };
+      const got = await run('wasm');
+      const want = await run('cpu');
+      const what = `${op} of ${dtype} [${shape}] over ${axis} keepDims=${keepDims}`;
+      assert.deepEqual([got.shape, got.dtype], [want.shape, want.dtype], what);
+      assertClose([got.data], [want.data], 1e-5, what);
+    }
+  }
+  await tf.setBackend('wasm');
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('wasm Identity and same-dtype Cast share data safely: values survive disposing the source', async () => {
+  await useBackend('wasm');
+  const before = tf.memory().numTensors;
+  const wasmIdsBefore = tf.engine().findBackend('wasm')!.numDataIds();
+  for (const dtype of ['float32', 'int32', 'bool'] as const) {
+    const x = tf.tidy(() => tf.tensor([1, 0, 3, -2], [2, 2]).cast(dtype));
+    const want = Array.from(await x.data());
+    const copies = [x.clone(), tf.cast(x, dtype), tf.engine().runKernel(tf.Identity, {x}) as tf.Tensor];
+    x.dispose();
+    for (const c of copies) assert.deepEqual([c.dtype, c.shape, Array.from(await c.data())], [dtype, [2, 2], want], `${dtype} copy`);
+    tf.dispose(copies);
+  }
+  const f = tf.tensor([1.5, -2.7, 0.2]);
+  const asInt = tf.cast(f, 'int32');
+  assert.deepEqual(Array.from(await asInt.data()), [1, -2, 0], 'a dtype-changing cast still converts');
+  tf.dispose([f, asInt]);
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(tf.engine().findBackend('wasm')!.numDataIds(), wasmIdsBefore, 'wasm data leaked');
+});
+
+test('ClipByValue (ReLU6) gradient equals tf\'s own on wasm and cpu, on the bounds and for NaN', async () => {
+  const shape = [3, 5, 4, 6];
+  const x = () => {
+    const v = values(shape, 11).map((a) => a * 8 - 1);
+    [0, 6, -0, NaN, 1e-30].forEach((special, k) => { v[k * 7] = special; }); // on the bounds the clip gradient passes
+    return tf.tensor(v, shape);
+  };
+  const ops: Record<string, [string, (a: tf.Tensor) => tf.Tensor]> = {
+    relu6: [tf.ClipByValue, (a) => tf.clipByValue(a, 0, 6)],
+  };
+  const grads = async (backend: string, op: (a: tf.Tensor) => tf.Tensor): Promise<number[]> => {
+    await tf.setBackend(backend);
+    const [xs, w] = [x(), tf.tensor(values(shape, 12), shape)];
+    const g = tf.grad((a: tf.Tensor) => op(a).mul(w).sum())(xs);
+    const out = Array.from(await g.data());
+    tf.dispose([xs, w, g]);
+    return out;
+  };
+  const before = tf.memory().numTensors;
+  for (const backend of ['wasm', 'cpu']) {
+    for (const [name, [kernel, op]] of Object.entries(ops)) {
+      const ours = await grads(backend, op);
+      assert.deepEqual(ours, await withTfGradients([kernel], () => grads(backend, op)), `${name} gradient on ${backend}`);
+    }
+  }
+  await tf.setBackend('wasm');
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('FusedBatchNorm, Mean and Sum gradients match tf\'s own on cpu and wasm (layers BN in training too)', async () => {
+  const shape = [4, 5, 6, 8];
+  // tf.batchNorm, and the moments + batchNorm of tf.layers' training BN (NOTE: tf 4.22 cannot take
+  // gradients of a batchNorm without scale at all: it saves the missing input)
+  type Loss = [params: number, f: (x: tf.Tensor, p: tf.Tensor[]) => tf.Scalar];
+  const losses: Record<string, Loss> = {
+    batchNorm: [4, (x, [m, v, s, o]) => tf.batchNorm(x, m, v.abs().add(0.5), o, s, 1e-3).square().sum()],
+    trainingBn: [2, (x, [s, o]) => {
+      const {mean, variance} = tf.moments(x, [0, 1, 2]);
+      return tf.batchNorm(x, mean, variance, o, s, 1e-5).mul(tf.sin(x)).sum();
+    }],
+    meanAndSum: [0, (x) => tf.mean(x, [1, 2]).square().sum().add(tf.sum(x, 0, true).mul(2).sin().sum())],
+  };
+  const grads = async (backend: string, [params, loss]: Loss): Promise<Float32Array[]> => {
+    await tf.setBackend(backend);
+    const x = tf.tidy(() => tf.tensor(values(shape, 21), shape).mul(3).add(1));
+    const p = [22, 23, 24, 25].slice(0, params).map((seed) => tf.tensor(values([8], seed), [8]));
+    const gs = tf.grads((...a: tf.Tensor[]) => loss(a[0], a.slice(1)))([x, ...p]);
+    const out = await Promise.all(gs.map((g) => g.data() as Promise<Float32Array>));
+    tf.dispose([x, ...p, ...gs]);
+    return out;
+  };
+  const before = tf.memory().numTensors;
+  for (const backend of ['cpu', 'wasm']) {
+    for (const [name, loss] of Object.entries(losses)) {
+      const want = await withTfGradients([tf.FusedBatchNorm, tf.Mean, tf.Sum], () => grads('cpu', loss));
+      assertClose(await grads(backend, loss), want, 1e-4, `${name} on ${backend}`);
+    }
+  }
+  await tf.setBackend('wasm');
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('wasm FusedBatchNorm matches the cpu backend with and without scale/offset, for ranks 2 to 4, off-centre inputs', async () => {
+  await useBackend('wasm');
+  const before = tf.memory().numTensors;
+  const c = 6;
+  const cases: [string, number[], number[], boolean, number][] = [
+    ['4D, [C] stats', [3, 5, 4, c], [c], true, 0], ['4D, no scale/offset', [3, 5, 4, c], [c], false, 0],
+    ['4D, mean 50 std 1', [3, 5, 4, c], [c], true, 50], ['2D', [7, c], [c], true, 0], ['3D', [2, 7, c], [c], false, 0],
+    ['4D, [1, 1, 1, C] stats (wasm\'s own)', [3, 5, 4, c], [1, 1, 1, c], true, 0],
+  ];
+  for (const [what, shape, statShape, affine, centre] of cases) {
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const y = tf.tidy(() => {
+        const x = tf.tensor(values(shape, 31), shape).add(centre);
+        const stat = (seed: number) => tf.tensor(values(statShape, seed), statShape);
+        const mean = stat(32).add(centre);
+        const variance = stat(33).abs().add(0.1);
+        return tf.batchNorm(x, mean, variance, affine ? stat(34) : undefined, affine ? stat(35).add(1) : undefined, 1e-3);
+      });
+      const out = {shape: y.shape, data: Float32Array.from(await y.data())};
+      y.dispose();
+      return out;
+    };
+    const got = await run('wasm');
+    const want = await run('cpu');
+    assert.deepEqual(got.shape, want.shape, what);
+    assertClose([got.data], [want.data], centre > 0 ? 1e-4 : 1e-5, what);
+  }
+  await tf.setBackend('wasm');
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('wasm SplitV and Concat match the cpu backend on every axis, for float, int and bool, with empty parts', async () => {
+  await useBackend('wasm');
+  const before = tf.memory().numTensors;
+  const cases: [number[], number, number | number[], tf.DataType][] = [
+    [[4, 3, 5, 8], 3, 4, 'float32'], [[4, 3, 5, 8], 3, [1, 0, 5, 2], 'float32'], [[4, 3, 5, 8], 1, [2, -1], 'int32'],
+    [[4, 3, 5, 8], 0, 2, 'bool'], [[2, 5, 200], 2, [70, 130], 'float32'], [[6, 4], -1, [3, 1], 'float32'], [[3, 0, 4], 2, 2, 'float32'],
+  ];
+  for (const [shape, axis, splits, dtype] of cases) {
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const [parts, joined] = tf.tidy(() => {
+        const v = tf.tensor(values(shape, 41), shape).mul(5);
+        const x = dtype === 'bool' ? v.greater(0) : v.cast(dtype);
+        const ps = tf.split(x, splits, axis);
+        return [ps, tf.concat([...ps].reverse(), axis)];
+      });
+      const out = {parts: await Promise.all(parts.map(async (p) => [p.shape, p.dtype, Array.from(await p.data())])), joined: [joined.shape, Array.from(await joined.data())]};
+      tf.dispose([...parts, joined]);
+      return out;
+    };
+    assert.deepEqual(await run('wasm'), await run('cpu'), `split [${shape}] (${dtype}) by ${splits} on axis ${axis}, then concat reversed`);
   }
   await tf.setBackend('wasm');
   assert.equal(tf.memory().numTensors, before);

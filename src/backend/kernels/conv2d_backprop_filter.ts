@@ -3,6 +3,26 @@ import {composed, KernelArgs} from './wasm_ops';
 import {convGeometry, inputEdges} from './geometry';
 
 /**
+ * dW [1, 1, Ci, Co] of a 1x1, stride-1, unpadded conv2d as one matmul x^T dy over the N = B*H*W
+ * rows, the operand with fewer channels transposed ([N, c] -> [c, N]) to be the left one (which
+ * measured 2-5x faster than the other way round, and than the conv below, at MobileNetV2 shapes).
+ */
+function pointwiseBackpropFilter(x: tf.TensorInfo, dy: tf.TensorInfo, backend: tf.KernelBackend): tf.TensorInfo {
+  const ci = x.shape[3];
+  const co = dy.shape[3];
+  const n = tf.util.sizeFromShape(x.shape) / ci;
+  return composed(backend, (ops) => {
+    const x2 = ops.reshape(x, [n, ci]);
+    const dy2 = ops.reshape(dy, [n, co]);
+    const matMul = (a: tf.TensorInfo, b: tf.TensorInfo) => ops.run('BatchMatMul', {a, b}, {transposeA: false, transposeB: false});
+    const dw = ci <= co
+      ? matMul(ops.transpose(x2, [1, 0]), dy2) // [Ci, Co]
+      : ops.transpose(matMul(ops.transpose(dy2, [1, 0]), x2), [1, 0]); // [Co, Ci] -> [Ci, Co]
+    return ops.reshape(dw, [1, 1, ci, co]);
+  });
+}
+
+/**
  * dW [kh, kw, Ci, Co] of a conv2d as one XNNPACK conv: the batch becomes the contracted channel
  * axis, dy the filter, dilation = stride. (10-20x faster here than im2col + BatchMatMul.)
  */
@@ -10,11 +30,14 @@ function conv2DBackpropFilter({inputs, backend, attrs}: KernelArgs<'x' | 'dy', t
   const {x, dy} = inputs;
   const {filterShape, strides, pad, dimRoundingMode} = attrs;
   const g = convGeometry(x.shape, filterShape, strides, pad, dimRoundingMode, false);
+  const pointwise = g.filterHeight === 1 && g.filterWidth === 1 && g.strides.every((s) => s === 1) &&
+    g.outHeight === g.inHeight && g.outWidth === g.inWidth && g.padTop === 0 && g.padLeft === 0;
+  if (pointwise) return pointwiseBackpropFilter(x, dy, backend);
   return composed(backend, (ops) => {
-    const xp = ops.padOrCrop(x, inputEdges(g)); // [B, (Ho-1)s+kh, (Wo-1)s+kw, Ci]
-    const xT = ops.transpose(xp, [3, 1, 2, 0]); // [Ci, Hp, Wp, B]
+    const {x: xc, pad} = ops.cropForConv(x, inputEdges(g)); // padded by pad: [B, (Ho-1)s+kh, (Wo-1)s+kw, Ci]
+    const xT = ops.transpose(xc, [3, 1, 2, 0]); // [Ci, H', W', B]
     const dyT = ops.transpose(dy, [1, 2, 0, 3]); // filter [Ho, Wo, B, Co]
-    const dwT = ops.run('Conv2D', {x: xT, filter: dyT}, {strides: 1, pad: 'valid', dataFormat: 'NHWC', dilations: g.strides}); // [Ci, kh, kw, Co]
+    const dwT = ops.run('Conv2D', {x: xT, filter: dyT}, {strides: 1, pad, dataFormat: 'NHWC', dilations: g.strides}); // [Ci, kh, kw, Co]
     return ops.transpose(dwT, [1, 2, 0, 3]);
   });
 }

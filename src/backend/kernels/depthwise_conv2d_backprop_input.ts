@@ -3,7 +3,7 @@ import {composed, KernelArgs} from './wasm_ops';
 import {convGeometry, gradientEdges} from './geometry';
 
 /**
- * dx [B, H, W, Ci] of a depthwise conv: depthwise conv of the zero-inserted, padded dy
+ * dx [B, H, W, Ci] of a depthwise conv: depthwise conv of the zero-inserted (conv-padded) dy
  * [B, Ho, Wo, Ci*m] with the flipped filter as [kh, kw, Ci*m, 1], then a sum over the m copies.
  */
 function depthwiseConv2dNativeBackpropInput({inputs, backend, attrs}: KernelArgs<'dy' | 'filter', tf.DepthwiseConv2dNativeBackpropInputAttrs>): tf.TensorInfo {
@@ -12,9 +12,9 @@ function depthwiseConv2dNativeBackpropInput({inputs, backend, attrs}: KernelArgs
   const g = convGeometry(inputShape, filter.shape, strides, pad, dimRoundingMode, true, dilations);
   const [kh, kw, ci, m] = filter.shape;
   return composed(backend, (ops) => {
-    const dyz = ops.padOrCrop(ops.zeroInsert(dy, g.strides), gradientEdges(g));
+    const {x: dyz, pad} = ops.cropForConv(ops.zeroInsert(dy, g.strides), gradientEdges(g));
     const w = ops.reshape(ops.run('Reverse', {x: filter}, {dims: [0, 1]}), [kh, kw, ci * m, 1]);
-    const dxm = ops.run('DepthwiseConv2dNative', {x: dyz, filter: w}, {strides: 1, pad: 'valid', dilations: 1}); // [B, H, W, Ci*m]
+    const dxm = ops.run('DepthwiseConv2dNative', {x: dyz, filter: w}, {strides: 1, pad, dilations: 1}); // [B, H, W, Ci*m]
     if (m === 1) return dxm;
     const split = ops.reshape(dxm, [g.batch, g.inHeight, g.inWidth, ci, m]);
     return ops.run('Sum', {x: split}, {axis: [4], keepDims: false});

@@ -5,9 +5,15 @@ import {conv2DBackpropInputConfig} from './conv2d_backprop_input';
 import {depthwiseConv2dNativeBackpropFilterConfig} from './depthwise_conv2d_backprop_filter';
 import {depthwiseConv2dNativeBackpropInputConfig} from './depthwise_conv2d_backprop_input';
 import {tileConfig} from './tile';
+import {sumConfig, meanConfig} from './reduce';
+import {identityConfig, castConfig} from './identity';
+import {clipByValueGradConfig} from './clip_by_value_grad';
+import {fusedBatchNormConfig} from './fused_batch_norm';
+import {splitVConfig, concatConfig} from './split_concat';
 
 /**
- * Our wasm kernels: three the backend lacks, two faster replacements (Conv2DBackpropInput, Tile).
+ * Our wasm kernels: four the backend lacks (three conv gradients, ClipByValue's gradient) and
+ * faster replacements (Conv2DBackpropInput, Tile, Sum, Mean, Identity, Cast, FusedBatchNorm, SplitV, Concat).
  * @example wasmKernels.map((k) => k.kernelName);
  */
 export const wasmKernels: tf.KernelConfig[] = [
@@ -16,6 +22,14 @@ export const wasmKernels: tf.KernelConfig[] = [
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
   tileConfig,
+  sumConfig,
+  meanConfig,
+  identityConfig,
+  castConfig,
+  clipByValueGradConfig,
+  fusedBatchNormConfig,
+  splitVConfig,
+  concatConfig,
 ];
 
 /**

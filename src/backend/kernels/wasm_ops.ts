@@ -43,6 +43,17 @@ export class WasmOps {
     return out;
   }
 
+  /**
+   * Crops x where an edge is < 0 and returns it with the rest, the pads, for a convolution's explicit
+   * `pad` attr to apply (saves the copy a PadV2 makes).
+   */
+  cropForConv(x: tf.TensorInfo, edges: PadCrop[]): {x: tf.TensorInfo; pad: PadCrop[]} {
+    return {
+      x: this.padOrCrop(x, edges.map(([a, b]): PadCrop => [Math.min(0, a), Math.min(0, b)])),
+      pad: edges.map(([a, b]): PadCrop => [Math.max(0, a), Math.max(0, b)]),
+    };
+  }
+
   stridedSlice(x: tf.TensorInfo, begin: number[], end: number[], strides: number[]): tf.TensorInfo {
     return this.run('StridedSlice', {x}, {begin, end, strides, beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0});
   }

@@ -1,0 +1,35 @@
+import * as tf from '@tensorflow/tfjs';
+import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
+import {KernelArgs} from './wasm_ops';
+
+/** Name of our kernel dx = (min <= x <= max) ? dy : 0, registered for wasm only. */
+export const ClipByValueGrad = 'GfpClipByValueGrad';
+
+/**
+ * ClipByValue's gradient in one pass over the wasm heap, x and dy float32 of one shape (tf's is
+ * GreaterEqual, LessEqual, LogicalAnd, ZerosLike and Select over whole activations: 3-4x slower).
+ * The select is branch-free (an index into [0, dy]): a branch measured 2.5x slower on real data.
+ * NOTE: Relu's gradient done the same way measured slower than wasm's Step + Multiply.
+ */
+function clipByValueGrad({inputs: {x, dy}, backend, attrs: {clipValueMin: lo, clipValueMax: hi}}: KernelArgs<'x' | 'dy', tf.ClipByValueAttrs>): tf.TensorInfo {
+  const wasm = backend as BackendWasm;
+  const out = wasm.makeOutput(x.shape, 'float32');
+  // views after makeOutput: growing the heap detaches earlier ones
+  const xs = wasm.typedArrayFromHeap(x) as Float32Array;
+  const dys = wasm.typedArrayFromHeap(dy) as Float32Array;
+  const dx = wasm.typedArrayFromHeap(out) as Float32Array;
+  const pick = new Float32Array(2); // [0, dy[i]]
+  for (let i = 0; i < dx.length; i++) {
+    const v = xs[i];
+    pick[1] = dys[i];
+    dx[i] = pick[Number(v >= lo) & Number(v <= hi)];
+  }
+  return out;
+}
+
+/** Config of {@link ClipByValueGrad} for wasm. */
+export const clipByValueGradConfig: tf.KernelConfig = {
+  kernelName: ClipByValueGrad,
+  backendName: 'wasm',
+  kernelFunc: clipByValueGrad as unknown as tf.KernelFunc,
+};
