@@ -32,7 +32,7 @@ export interface ProgressOptions {
 
 const fmt = {
   rate: (samples: number, ms: number) => (ms > 0 ? Math.round((samples * 1000) / ms) : 0),
-  pct: (x: number) => `${(100 * x).toFixed(1)}%`,
+  pct: (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : "-"),
   time: (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`),
 };
 
