@@ -46,8 +46,7 @@ export function groupStructure(spaces: Space[], opts: {layers?: string[]} = {}):
     layout: {
       title: {text: `Channel spaces: ${spaces.filter((s) => s.prunable).length} of ${spaces.length} prunable`},
       height: 160 + 18 * order.length,
-      margin: {t: 110}, // room for the x axis drawn on top
-      xaxis: {title: {text: 'channel space'}, dtick: 1, side: 'top'},
+      xaxis: {title: {text: 'channel space'}, dtick: 1},
       yaxis: {type: 'category', categoryorder: 'array', categoryarray: order, autorange: 'reversed', automargin: true},
     },
   };
