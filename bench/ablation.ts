@@ -10,10 +10,10 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
 import {fashionMnist} from '../src/data';
-import {countCosts, measureInBrowser} from '../src/measure';
+import {compareLatency, countCosts, measureInBrowser} from '../src/measure';
 import {byName, ZooName} from '../src/models';
 import {evaluate, loadModel} from '../src/train';
-import {median, writeResult} from './common';
+import {writeResult} from './common';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -60,19 +60,8 @@ async function main(): Promise<void> {
     }
   }
   const runs = Number(arg('runs', '10'));
-  const times = entries.map(() => ({b1: [] as number[], b64: [] as number[]}));
-  const inputs = {b1: tf.randomUniform([1, 28, 28, 1]), b64: tf.randomUniform([64, 28, 28, 1])};
-  for (let r = -2; r < runs; r++) {
-    for (const [i, e] of entries.entries()) {
-      for (const b of ['b1', 'b64'] as const) {
-        const t0 = performance.now();
-        const y = tf.tidy(() => e.net.predict(inputs[b]) as tf.Tensor);
-        await y.data();
-        y.dispose();
-        if (r >= 0) times[i][b].push(performance.now() - t0);
-      }
-    }
-  }
+  const nets = entries.map((e) => e.net);
+  const [b1, b64] = [await compareLatency(nets, 1, {runs, warmup: 2}), await compareLatency(nets, 64, {runs, warmup: 2})];
   // the browser's wasm backend, one model after another (each in its own page)
   const browser: {b1: number; b64: number}[] = [];
   for (const e of entries) {
@@ -83,8 +72,8 @@ async function main(): Promise<void> {
     const c = countCosts(e.net);
     const base = entries.findIndex((x) => x.model === e.model && x.variant === 'baseline');
     return {model: e.model, variant: e.variant, accuracy: e.accuracy, macs: c.macs, params: c.params, memory: c.memory,
-      latency_ms: {wasm_b1: median(times[i].b1), wasm_b64: median(times[i].b64), browser_wasm_b1: browser[i].b1, browser_wasm_b64: browser[i].b64},
-      speedup_b64: median(times[base].b64) / median(times[i].b64), browser_speedup_b64: browser[base].b64 / browser[i].b64};
+      latency_ms: {wasm_b1: b1[i].medianMs, wasm_b64: b64[i].medianMs, browser_wasm_b1: browser[i].b1, browser_wasm_b64: browser[i].b64},
+      speedup_b64: b64[base].medianMs / b64[i].medianMs, browser_speedup_b64: browser[base].b64 / browser[i].b64};
   });
   const file = writeResult('ablation', {backend: 'wasm', runs, date: new Date().toISOString(), args: process.argv.slice(2), rows});
   process.stderr.write(`wrote ${file}\n`);

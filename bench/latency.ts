@@ -1,11 +1,10 @@
-// Latency of several saved models timed in ONE process, interleaved run by run, so that machine load
-// affects them alike; speed-ups are taken against the first model.
+// Latency of several saved models timed in ONE process, interleaved run by run (compareLatency), so
+// that machine load affects them alike; speed-ups are taken against the first model.
 // Usage: node dist/bench/latency.js --models DIR_A,DIR_B[,...] [--batch 1,64] [--runs 10] [--name latency]
-import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
-import {countCosts} from '../src/measure';
+import {compareLatency, countCosts, LatencyMeasurement} from '../src/measure';
 import {loadModel} from '../src/train';
-import {median, writeResult} from './common';
+import {writeResult} from './common';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,23 +18,13 @@ async function main(): Promise<void> {
   const batches = arg('batch', '1,64').split(',').map(Number);
   const runs = Number(arg('runs', '10'));
   const models = await Promise.all(dirs.map((d) => loadModel(d)));
-  const times = models.map(() => batches.map(() => [] as number[]));
-  const inputs = batches.map((b) => tf.randomUniform([b, ...(models[0].inputs[0].shape.slice(1) as number[])]));
-  for (let r = -2; r < runs; r++) {
-    for (const [i, m] of models.entries()) {
-      for (const [j, x] of inputs.entries()) {
-        const t0 = performance.now();
-        const y = tf.tidy(() => m.predict(x) as tf.Tensor);
-        await y.data();
-        y.dispose();
-        if (r >= 0) times[i][j].push(performance.now() - t0);
-      }
-    }
-  }
+  // per batch size, every model timed in turn, run by run
+  const latency: LatencyMeasurement[][] = [];
+  for (const b of batches) latency.push(await compareLatency(models, b, {runs, warmup: 2}));
   const rows = models.map((m, i) => {
     const c = countCosts(m);
     return {model: dirs[i], macs: c.macs, params: c.params, memory: c.memory,
-      latency: batches.map((b, j) => ({batchSize: b, medianMs: median(times[i][j]), speedup: median(times[0][j]) / median(times[i][j])}))};
+      latency: latency.map((perModel) => ({...perModel[i], speedup: perModel[0].medianMs / perModel[i].medianMs}))};
   });
   const file = writeResult(arg('name', 'latency'), {backend, runs, date: new Date().toISOString(), rows});
   for (const r of rows) process.stderr.write(`${r.model}: ${r.latency.map((l) => `b${l.batchSize} ${l.medianMs.toFixed(1)} ms (${l.speedup.toFixed(2)}x)`).join(', ')}\n`);

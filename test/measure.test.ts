@@ -1,7 +1,7 @@
 import {before, describe, it} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import {countCosts, macsOf, measure, paramsOf} from '../src/measure';
+import {compareLatency, countCosts, macsOf, measure, paramsOf} from '../src/measure';
 
 const sym = (y: tf.SymbolicTensor | tf.SymbolicTensor[] | tf.Tensor | tf.Tensor[]) => y as tf.SymbolicTensor;
 const macsByName = (model: tf.LayersModel) =>
@@ -182,5 +182,24 @@ describe('measure', () => {
     assert.equal(paramsOf(open), open.countParams());
     model.dispose();
     open.dispose();
+  });
+});
+
+describe('compareLatency', () => {
+  it('times every model at every run, in turn, and leaks nothing', async () => {
+    await tf.setBackend('cpu');
+    const build = (filters: number) => {
+      const x = tf.input({shape: [8, 8, 2]});
+      return tf.model({inputs: x, outputs: tf.layers.conv2d({filters, kernelSize: 3}).apply(x) as tf.SymbolicTensor});
+    };
+    const [a, b] = [build(2), build(16)];
+    const before = tf.memory().numTensors;
+    const r = await compareLatency([a, b], 3, {runs: 4, warmup: 1});
+    assert.equal(tf.memory().numTensors, before);
+    assert.deepEqual(r.map((l) => [l.batchSize, l.runs]), [[3, 4], [3, 4]]);
+    for (const l of r) assert.ok(l.minMs <= l.medianMs && l.medianMs <= l.maxMs && l.medianMs > 0);
+    await assert.rejects(compareLatency([a], 0, {runs: 1, warmup: 0}), /option batchSize must be an integer >= 1, got 0/);
+    a.dispose();
+    b.dispose();
   });
 });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import {Command, Option} from 'commander';
 import {backendsAvailable, BackendName, useBackend} from '../backend';
 import {group} from '../graph';
-import {BrowserBackend, countCosts, measure, measureInBrowser} from '../measure';
+import {BrowserBackend, compareLatency, countCosts, measure, measureInBrowser} from '../measure';
 import * as fs from 'fs';
 import * as path from 'path';
 import {Normalizer, pruner, RunCheckpoint} from '../prune';
@@ -16,7 +16,7 @@ const backends: BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
 const normalizers: Normalizer[] = ['memory', 'flops', 'none'];
 
 /** What `gfp prune --resume` needs besides the weights and the optimizer. */
-interface PruneCheckpoint { config: Record<string, unknown>; baseline: {accuracy: number; macs: number; params: number; memory: number; memoryAll: number; latency: {batchSize: number; medianMs: number}[]}; run: RunCheckpoint }
+interface PruneCheckpoint { config: Record<string, unknown>; baseline: {accuracy: number; macs: number; params: number; memory: number; memoryAll: number}; run: RunCheckpoint }
 
 /** Print JSON on stdout, or a readable form. */
 const print = (json: boolean, value: unknown, text: () => string): void => {
@@ -144,10 +144,10 @@ export async function main(argv: string[]): Promise<void> {
       const ckptDir = path.join(o.out, 'checkpoint');
       const config = {model: o.model, dataset: o.dataset, limit: o.limit ?? null, targetFlops: o.targetFlops, normalize: o.normalize, grouping: o.grouping,
         interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr: o.lr, seed: o.seed};
-      const describe = async (m: tf.LayersModel) => {
+      const describe = (m: tf.LayersModel) => {
         const {accuracy} = evaluate(m, test, 256);
-        const {macs, params, memory, memoryAll, latency} = await measure(m, {batchSize: [1, o.batchSize], runs: o.runs});
-        return {accuracy, macs, params, memory, memoryAll, latency};
+        const {macs, params, memory, memoryAll} = countCosts(m);
+        return {accuracy, macs, params, memory, memoryAll};
       };
       const optimizer = new Optimizer({name: 'sgd', momentum: 0.9, weightDecay: 5e-4});
       const resumed = o.resume && (await hasCheckpoint(ckptDir)) ? await loadCheckpoint<PruneCheckpoint>(ckptDir) : undefined;
@@ -160,15 +160,19 @@ export async function main(argv: string[]): Promise<void> {
       const model = resumed?.model ?? (await resolveModel(o.model, train.shape, train.classes));
       const p = pruner(model, {inputShape: train.shape, grouping: o.grouping});
       p.checkTarget(o.targetFlops);
-      const baseline = resumed?.state.baseline ?? (await describe(model));
+      const baseline = resumed?.state.baseline ?? describe(model);
       const show = progress(o.json ? 'lines' : 'auto');
       const run = await p.run({data: train, targetFlops: o.targetFlops, interval: o.interval, unitsPerPrune: o.unitsPerPrune, normalize: o.normalize,
         finetuneEpochs: o.finetuneEpochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: show, optimizer, resume: resumed?.state.run,
         onCheckpoint: (c) => saveCheckpoint<PruneCheckpoint>(ckptDir, model, optimizer, {config, baseline, run: c})});
       const small = p.export();
-      const pruned = await describe(small);
-      const speedup = Object.fromEntries(baseline.latency.map((l, i) => [`b${l.batchSize}`, l.medianMs / pruned.latency[i].medianMs]));
-      const report = {...config, backend, finetuneEpochs: o.finetuneEpochs, steps: run.steps, baseline, pruned, speedup,
+      const pruned = describe(small);
+      // both architectures timed in turn, run by run (the weights do not change the time)
+      const latency = [];
+      for (const b of [1, o.batchSize]) latency.push(await compareLatency([model, small], b, {runs: o.runs, warmup: 2}));
+      const speedup = Object.fromEntries(latency.map(([base, mine]) => [`b${base.batchSize}`, base.medianMs / mine.medianMs]));
+      const report = {...config, backend, finetuneEpochs: o.finetuneEpochs, steps: run.steps,
+        baseline: {...baseline, latency: latency.map(([base]) => base)}, pruned: {...pruned, latency: latency.map(([, mine]) => mine)}, speedup,
         accuracyDrop: baseline.accuracy - pruned.accuracy,
         rows: run.rows.map(({step, loss, space, unit, producers, score, macs, memory, macsRatio}) => ({step, loss, space, unit, producers, score, macs, memory, macsRatio})),
         date: new Date().toISOString()};

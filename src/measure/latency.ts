@@ -65,25 +65,38 @@ export function checkInteger(option: string, value: number, min: number): void {
 export async function measureLatency(
   model: tf.LayersModel, batchSize: number, opts: {runs: number; warmup: number},
 ): Promise<LatencyMeasurement> {
+  return (await compareLatency([model], batchSize, opts))[0];
+}
+
+/**
+ * Time several models in turn, run by run, so that the machine's load affects them alike.
+ * @example const [base, small] = await compareLatency([baseline, pruned], 64, {runs: 10, warmup: 2});
+ */
+export async function compareLatency(
+  models: tf.LayersModel[], batchSize: number, opts: {runs: number; warmup: number},
+): Promise<LatencyMeasurement[]> {
   checkInteger('batchSize', batchSize, 1);
   checkInteger('runs', opts.runs, 1);
   checkInteger('warmup', opts.warmup, 0);
-  const shapes = model.inputs.map((input) => {
+  const inputsOf = (model: tf.LayersModel): tf.Tensor[] => model.inputs.map((input) => {
     const rest = input.shape.slice(1);
     if (rest.some((d) => d == null)) {
       throw new Error(`measure: input '${input.name}' has shape [${input.shape.map(String).join(', ')}]; ` +
         'latency needs a fixed per-sample shape');
     }
-    return [batchSize, ...(rest as number[])];
+    return tf.randomUniform([batchSize, ...(rest as number[])]); // in [0, 1)
   });
-  const outputNames = model.outputs.map((o) => o.name);
-  const xs = shapes.map((shape) => tf.randomUniform(shape)); // [batchSize, ...per-sample shape] in [0, 1)
-  const times: number[] = [];
+  const xs = models.map(inputsOf);
+  const times = models.map(() => [] as number[]);
   try {
-    for (let i = 0; i < opts.warmup; i++) await timeOnce(model, xs, outputNames);
-    for (let i = 0; i < opts.runs; i++) times.push(await timeOnce(model, xs, outputNames));
+    for (let r = -opts.warmup; r < opts.runs; r++) {
+      for (const [i, model] of models.entries()) {
+        const t = await timeOnce(model, xs[i], model.outputs.map((o) => o.name));
+        if (r >= 0) times[i].push(t);
+      }
+    }
   } finally {
-    tf.dispose(xs);
+    tf.dispose(xs.flat());
   }
-  return summarize(batchSize, times);
+  return times.map((t) => summarize(batchSize, t));
 }
