@@ -7,7 +7,11 @@ import {loadModel} from '../train';
 /** Datasets the CLI can load by name. */
 export type DatasetName = 'fashion-mnist';
 const datasets: Record<DatasetName, (limit?: number) => Promise<{train: ImageDataset; test: ImageDataset}>> = {
-  'fashion-mnist': (limit) => fashionMnist(limit === undefined ? {} : {limit: {train: limit, test: limit}}),
+  'fashion-mnist': async (limit) => {
+    const {train, test} = await fashionMnist();
+    // at most `limit` samples of each split, in file order
+    return limit === undefined ? {train, test} : {train: train.take(Math.min(limit, train.size)), test: test.take(Math.min(limit, test.size))};
+  },
 };
 
 /** Load a dataset by name, with a clear error for an unknown one. */
