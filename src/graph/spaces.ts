@@ -39,7 +39,6 @@ export interface Grouping {
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-const channelsOf = (map: ChannelMap, members: Member[]): number => map.segments.reduce((s, m) => s + members[m].channels, 0);
 
 /**
  * Build the channel spaces of a functional model with the handler table.
@@ -149,6 +148,3 @@ export function group(model: tf.LayersModel): Grouping {
   }
   return {graph, spaces, members, spaceOf, calls};
 }
-
-/** Channels (without spatial repeats) of a map. */
-export const mapChannels = channelsOf;

@@ -16,10 +16,6 @@ export function keptChannels(g: Grouping, kept: Kept, m: number): number[] {
   return out;
 }
 
-/** Kept channel count of member m. */
-export const keptCount = (g: Grouping, kept: Kept, m: number): number =>
-  (g.members[m].channels / g.spaces[g.spaceOf[m]].units) * kept[g.spaceOf[m]].filter(Boolean).length;
-
 /** Kept features of a tensor with this map (spatial repeats outer, channels inner). */
 export function keptFeatures(g: Grouping, kept: Kept, map: ChannelMap): number[] {
   const channels: number[] = [];
