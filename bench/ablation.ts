@@ -1,9 +1,12 @@
-// The paper's ablation on our backend: prune each model to the same FLOPs target with memory, flops
-// and none normalization and without grouping (-I), same seed and fine-tuning budget, then time every
-// model (baseline included) in ONE process, interleaved, at batch 1 and 64, then in headless Chromium. Resumable: a variant whose
-// report.json exists is not pruned again, an interrupted one continues (gfp prune --resume).
-// Usage: node dist/bench/ablation.js [--models resnet20,mobilenetv2,resnext] [--target-flops 0.5]
-//   [--interval 25] [--units-per-prune 1] [--finetune-epochs 1] [--limit N] [--runs 10] [--work runs/ablation]
+// The paper's ablation on our backends: prune each model to the same FLOPs target with memory, flops, none
+// and latency normalization and without grouping (-I), same seed, schedule and fine-tuning budget, then time
+// every model (baseline included) in ONE process, interleaved, at batch 1 and 64, on wasm in Node and in
+// headless Chromium. Resumable: a variant whose report.json exists is not pruned again, an interrupted one
+// continues (gfp prune --resume). Webgpu latencies measured elsewhere (bench/gpu) are merged from
+// bench/results/webgpu.json when present.
+// Usage: node dist/bench/ablation.js [--models resnet20,mobilenetv2,resnext] [--variants memory,flops,...]
+//   [--target-flops 0.5] [--interval 25] [--units-per-prune 4 | resnet20:4,mobilenetv2:32] [--finetune-epochs 1]
+//   [--limit N] [--runs 10] [--work runs/ablation] [--prune-only | --measure-only] [--no-browser]
 import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -11,7 +14,6 @@ import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
 import {fashionMnist} from '../src/data';
 import {compareLatency, countCosts, measureInBrowser} from '../src/measure';
-import {byName, ZooName} from '../src/models';
 import {evaluate, loadModel} from '../src/train';
 import {writeResult} from './common';
 
@@ -19,64 +21,114 @@ const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
 };
+const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const root = path.join(__dirname, '..', '..');
-const variants = {memory: ['--normalize', 'memory'], flops: ['--normalize', 'flops'], none: ['--normalize', 'none'],
-  'no-grouping': ['--normalize', 'memory', '--no-grouping']} as const;
-type Variant = keyof typeof variants | 'baseline';
+const variants: Record<string, string[]> = {memory: ['--normalize', 'memory'], flops: ['--normalize', 'flops'], none: ['--normalize', 'none'],
+  'no-grouping': ['--normalize', 'memory', '--no-grouping'], latency: ['--normalize', 'latency']};
 
-/** The model to start from: the shipped pretrained one when present, else the zoo's (untrained). */
+/** The paper's Table 1 (ImageNet, RTX 2080 Ti, METHOD.md §7), printed beside ours. */
+const paper = [
+  {model: 'ResNet-50', variant: 'baseline', top1: 76.79, gflops: 4.09, memory_m: 11.11, ms: 65.48, speedup: 1},
+  {model: 'ResNet-50', variant: 'memory', top1: 76.42, gflops: 2.04, memory_m: 5.82, ms: 36.5, speedup: 1.79},
+  {model: 'ResNet-50', variant: 'flops', top1: 76.2, gflops: 2.04, memory_m: 8.27, ms: 47.07, speedup: 1.39},
+  {model: 'ResNet-50', variant: 'none', top1: 74.93, gflops: 2.04, memory_m: 9.27, ms: 50.06, speedup: 1.31},
+  {model: 'ResNet-50', variant: 'no-grouping', top1: 76.23, gflops: 2.04, memory_m: 9.24, ms: 50.22, speedup: 1.3},
+  {model: 'MobileNetV2', variant: 'baseline', top1: 77.41, gflops: 1.14, memory_m: 13.35, ms: 44.21, speedup: 1},
+  {model: 'MobileNetV2', variant: 'memory', top1: 75.97, gflops: 0.57, memory_m: 6.84, ms: 24.72, speedup: 1.79},
+  {model: 'MobileNetV2', variant: 'flops', top1: 75.97, gflops: 0.57, memory_m: 11.08, ms: 37.58, speedup: 1.18},
+  {model: 'ResNeXt-50', variant: 'memory', top1: 77.53, gflops: 2.12, memory_m: 9.02, ms: 55.35, speedup: 1.57},
+];
+
+/** The model to start from: the shipped pretrained one, or one trained by gfp train under runs/pretrain. */
 const startingPoint = (name: string): string => {
-  const dir = path.join(root, 'datasets', 'pretrained', name);
-  return fs.existsSync(path.join(dir, 'model.json')) ? dir : name;
+  for (const dir of [path.join(root, 'datasets', 'pretrained', name), path.join(root, 'runs', 'pretrain', name)]) {
+    if (fs.existsSync(path.join(dir, 'model.json'))) return dir;
+  }
+  throw new Error(`no trained ${name}: expected datasets/pretrained/${name} or runs/pretrain/${name} (gfp train --model ${name} --out runs/pretrain/${name})`);
 };
 
-async function main(): Promise<void> {
-  const models = arg('models', 'resnet20,mobilenetv2,resnext').split(',');
-  const work = path.resolve(arg('work', path.join(root, 'runs', 'ablation')));
+/** "4" for every model, or "resnet20:4,mobilenetv2:32". */
+const perModel = (spec: string, model: string): string => {
+  if (!spec.includes(':')) return spec;
+  const hit = spec.split(',').map((p) => p.split(':')).find(([m]) => m === model);
+  if (!hit) throw new Error(`--units-per-prune ${spec} names no value for ${model}`);
+  return hit[1];
+};
+
+async function prune(models: string[], names: string[], work: string): Promise<void> {
   const limit = arg('limit', '');
-  const common = ['--target-flops', arg('target-flops', '0.5'), '--interval', arg('interval', '25'), '--units-per-prune', arg('units-per-prune', '1'),
-    '--finetune-epochs', arg('finetune-epochs', '1'), '--runs', '3', '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : [])];
   for (const model of models) {
-    for (const [variant, flags] of Object.entries(variants)) {
+    const common = ['--target-flops', arg('target-flops', '0.5'), '--interval', arg('interval', '25'),
+      '--units-per-prune', perModel(arg('units-per-prune', '1'), model), '--finetune-epochs', arg('finetune-epochs', '1'),
+      '--runs', '3', '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : [])];
+    for (const variant of names) {
       const out = path.join(work, model, variant);
       if (fs.existsSync(path.join(out, 'report.json'))) continue;
       process.stderr.write(`[ablation] ${model} ${variant}\n`);
-      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), 'prune', '--model', startingPoint(model), ...flags, ...common, '--out', out, '--resume'],
+      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), 'prune', '--model', startingPoint(model), ...variants[variant], ...common, '--out', out, '--resume'],
         {stdio: ['ignore', 'ignore', 'inherit']});
       if (r.status !== 0) throw new Error(`gfp prune failed for ${model} ${variant} (exit ${r.status}); rerun to resume`);
     }
   }
-  // every model timed in this process, interleaved, so load affects them alike
+}
+
+async function measure(models: string[], names: string[], work: string): Promise<void> {
   await useBackend('wasm');
-  const {test} = await fashionMnist(limit ? {limit: {train: 1, test: Number(limit)}} : {});
-  const entries: {model: string; variant: Variant; net: tf.LayersModel; accuracy: number}[] = [];
+  const entries: {model: string; variant: string; net: tf.LayersModel; accuracy: number; report?: Record<string, unknown>}[] = [];
   for (const model of models) {
-    const start = startingPoint(model);
-    const base = start === model ? byName(model as ZooName, {inputShape: [28, 28, 1], classes: 10}) : await loadModel(start);
+    const dirs = names.map((v) => [v, path.join(work, model, v)]).filter(([, d]) => fs.existsSync(path.join(d, 'report.json')));
+    if (!dirs.length) continue;
+    const reports = dirs.map(([, d]) => JSON.parse(fs.readFileSync(path.join(d, 'report.json'), 'utf8')));
+    // the baseline's accuracy on the same test split the variants were evaluated on
+    const {test} = await fashionMnist(reports[0].limit ? {limit: {train: 1, test: reports[0].limit}} : {});
+    const base = await loadModel(startingPoint(model));
     entries.push({model, variant: 'baseline', net: base, accuracy: evaluate(base, test, 256).accuracy});
-    for (const variant of Object.keys(variants) as Variant[]) {
-      const report = JSON.parse(fs.readFileSync(path.join(work, model, variant, 'report.json'), 'utf8'));
-      entries.push({model, variant, net: await loadModel(path.join(work, model, variant)), accuracy: report.pruned.accuracy});
-    }
+    for (const [i, [variant, dir]] of dirs.entries()) entries.push({model, variant, net: await loadModel(dir), accuracy: reports[i].pruned.accuracy, report: reports[i]});
   }
   const runs = Number(arg('runs', '10'));
   const nets = entries.map((e) => e.net);
   const [b1, b64] = [await compareLatency(nets, 1, {runs, warmup: 2}), await compareLatency(nets, 64, {runs, warmup: 2})];
-  // the browser's wasm backend, one model after another (each in its own page)
   const browser: {b1: number; b64: number}[] = [];
-  for (const e of entries) {
-    const r = await measureInBrowser(e.net, {batchSize: [1, 64], runs, backends: ['wasm']});
-    browser.push({b1: r.measurements[0].latency[0].medianMs, b64: r.measurements[0].latency[1].medianMs});
+  if (!flag('no-browser')) {
+    for (const e of entries) {
+      const r = await measureInBrowser(e.net, {batchSize: [1, 64], runs, backends: ['wasm']});
+      browser.push({b1: r.measurements[0].latency[0].medianMs, b64: r.measurements[0].latency[1].medianMs});
+    }
   }
+  const gpuFile = path.join(root, 'bench', 'results', 'webgpu.json');
+  const gpu = fs.existsSync(gpuFile) ? JSON.parse(fs.readFileSync(gpuFile, 'utf8')) : null;
+  const gpuMs = (model: string, variant: string, batch: number): number | undefined =>
+    gpu?.rows.find((r: {model: string; variant: string}) => r.model === model && r.variant === variant)?.latency_ms[`b${batch}`];
   const rows = entries.map((e, i) => {
     const c = countCosts(e.net);
     const base = entries.findIndex((x) => x.model === e.model && x.variant === 'baseline');
+    const webgpu = gpuMs(e.model, e.variant, 64);
+    const webgpuBase = gpuMs(e.model, 'baseline', 64);
+    const r = e.report as {steps?: number; unitsPerPrune?: number; interval?: number; finetuneEpochs?: number; limit?: number} | undefined;
     return {model: e.model, variant: e.variant, accuracy: e.accuracy, macs: c.macs, params: c.params, memory: c.memory,
-      latency_ms: {wasm_b1: b1[i].medianMs, wasm_b64: b64[i].medianMs, browser_wasm_b1: browser[i].b1, browser_wasm_b64: browser[i].b64},
-      speedup_b64: b64[base].medianMs / b64[i].medianMs, browser_speedup_b64: browser[base].b64 / browser[i].b64};
+      latency_ms: {wasm_b1: b1[i].medianMs, wasm_b64: b64[i].medianMs, ...(browser.length ? {browser_wasm_b1: browser[i].b1, browser_wasm_b64: browser[i].b64} : {}),
+        ...(webgpu !== undefined ? {webgpu_b64: webgpu} : {})},
+      speedup_b1: b1[base].medianMs / b1[i].medianMs, speedup_b64: b64[base].medianMs / b64[i].medianMs,
+      ...(browser.length ? {browser_speedup_b64: browser[base].b64 / browser[i].b64} : {}),
+      ...(webgpu !== undefined && webgpuBase !== undefined ? {webgpu_speedup_b64: webgpuBase / webgpu} : {}),
+      ...(r ? {steps: r.steps, unitsPerPrune: r.unitsPerPrune, interval: r.interval, finetuneEpochs: r.finetuneEpochs, limit: r.limit} : {})};
   });
-  const file = writeResult('ablation', {backend: 'wasm', runs, date: new Date().toISOString(), args: process.argv.slice(2), rows});
+  const file = writeResult('ablation', {backend: 'wasm', runs, date: new Date().toISOString(), args: process.argv.slice(2),
+    ...(gpu ? {webgpu: {gpu: gpu.gpu, date: gpu.date}} : {}), rows, paper});
+  for (const r of rows) {
+    process.stderr.write(`${r.model.padEnd(12)} ${r.variant.padEnd(12)} acc ${(100 * r.accuracy).toFixed(2)}  MACs ${(r.macs / 1e6).toFixed(2)}M  ` +
+      `mem ${r.memory}  b1 ${r.latency_ms.wasm_b1.toFixed(2)} ms  b64 ${r.latency_ms.wasm_b64.toFixed(1)} ms  ${r.speedup_b64.toFixed(2)}x\n`);
+  }
   process.stderr.write(`wrote ${file}\n`);
+}
+
+async function main(): Promise<void> {
+  const models = arg('models', 'resnet20,mobilenetv2,resnext').split(',');
+  const names = arg('variants', Object.keys(variants).join(',')).split(',');
+  for (const v of names) if (!(v in variants)) throw new Error(`unknown variant "${v}": use ${Object.keys(variants).join(', ')}`);
+  const work = path.resolve(arg('work', path.join(root, 'runs', 'ablation')));
+  if (!flag('measure-only')) await prune(models, names, work);
+  if (!flag('prune-only')) await measure(models, names, work);
 }
 
 main().catch((e) => { console.error(e); process.exitCode = 1; });

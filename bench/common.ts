@@ -19,9 +19,9 @@ export async function timeRuns(f: () => Promise<void> | void, runs: number, warm
   return times;
 }
 
-/** Write bench/results/<name>.json atomically (temp file + rename). */
+/** Write bench/results/<name>.json (or $GFP_RESULTS/<name>.json) atomically (temp file + rename). */
 export function writeResult(name: string, value: unknown): string {
-  const dir = path.join(__dirname, '..', '..', 'bench', 'results');
+  const dir = process.env.GFP_RESULTS ?? path.join(__dirname, '..', '..', 'bench', 'results');
   fs.mkdirSync(dir, {recursive: true});
   const file = path.join(dir, `${name}.json`);
   fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`);

@@ -10,7 +10,8 @@ import {pruner, RunCheckpoint} from '../src/prune';
 import {Optimizer} from '../src/train';
 import {maskedForward, maskTensors} from '../src/prune/fisher';
 import {exportPruned} from '../src/prune/surgery';
-import {costsOf} from '../src/prune/costs';
+import {costsOf, deltaCosts} from '../src/prune/costs';
+import {profileLatency} from '../src/prune/latency';
 import {randomKept} from './helpers';
 
 const L = tf.layers;
@@ -293,6 +294,31 @@ test('score leaves weights and BatchNorm statistics unchanged; steps leak no ten
   // score disposed the two batches it consumed, and nothing else is left behind
   assert.equal(tf.memory().numTensors, before - 2 * 2);
   tf.dispose([...ws, batches[2].xs, batches[2].ys]);
+  model.dispose();
+});
+
+test('latency normalizer: a profile per call; with unit slopes on convs it ranks exactly like flops', async () => {
+  const model = zoo.resnet20({inputShape: [8, 8, 1], classes: 3, seed: 1});
+  const g = group(model);
+  const before = tf.memory().numTensors;
+  const lat = await profileLatency(g, {batchSize: 4, runs: 1, widths: [1, 0.5]});
+  assert.equal(tf.memory().numTensors, before, 'profiling leaks no tensors');
+  assert.equal(lat.calls.length, g.calls.filter((c) => c.call.layer.getClassName() !== 'InputLayer').length);
+  for (const c of lat.calls) {
+    assert.equal(c.ms.length, 2);
+    assert.ok(c.slope >= 0 && c.ms.every((ms) => ms >= 0), c.layer);
+    assert.ok(c.work[1] <= c.work[0], `${c.layer}: half width does less work`);
+  }
+  assert.equal(lat.calls.find((c) => c.layer === model.layers[1].name)?.kind, 'macs');
+  const kept = randomKept(g, 5);
+  const asFlops = {...lat, calls: lat.calls.map((c) => ({...c, slope: c.kind === 'macs' ? 1 : 0}))};
+  assert.deepEqual(deltaCosts(g, kept, 'latency', asFlops).map(Math.round), deltaCosts(g, kept, 'flops').map(Math.round));
+  const p = pruner(model);
+  assert.throws(() => p.normalize('latency'), /profileLatency/);
+  await p.profileLatency({batchSize: 2, runs: 1, widths: [1, 0.5]});
+  const ranked = p.normalize('latency');
+  assert.ok(ranked.units.length > 0 && ranked.units.every((u) => u.cost >= 0));
+  p.dispose();
   model.dispose();
 });
 

@@ -5,7 +5,7 @@ import {group} from '../graph';
 import {BrowserBackend, compareLatency, countCosts, measure, measureInBrowser} from '../measure';
 import * as fs from 'fs';
 import * as path from 'path';
-import {Normalizer, pruner, RunCheckpoint} from '../prune';
+import {LatencyModel, normalizers, pruner, RunCheckpoint} from '../prune';
 import {evaluate, hasCheckpoint, loadCheckpoint, Optimizer, progress, saveCheckpoint, saveModel, trainModel} from '../train';
 import {writeFilesAtomic} from '../train/checkpoint';
 import {version} from '../version';
@@ -13,10 +13,9 @@ import {demoCommand} from './demo';
 import {int, loadDataset, num, parseShape, resolveModel} from './load';
 
 const backends: BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
-const normalizers: Normalizer[] = ['memory', 'flops', 'none'];
 
 /** What `gfp prune --resume` needs besides the weights and the optimizer. */
-interface PruneCheckpoint { config: Record<string, unknown>; baseline: {accuracy: number; macs: number; params: number; memory: number; memoryAll: number}; run: RunCheckpoint }
+interface PruneCheckpoint { config: Record<string, unknown>; baseline: {accuracy: number; macs: number; params: number; memory: number; memoryAll: number}; run: RunCheckpoint; latency?: LatencyModel }
 
 /** Print JSON on stdout, or a readable form. */
 const print = (json: boolean, value: unknown, text: () => string): void => {
@@ -127,6 +126,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--dataset <name>', 'dataset', 'fashion-mnist')
     .option('--target-flops <ratio>', 'remaining FLOPs / baseline FLOPs', num('--target-flops'), 0.5)
     .addOption(new Option('--normalize <name>', 'cost normalizer').choices(normalizers).default('memory'))
+    .option('--latency-batch <n>', "batch size the 'latency' normalizer profiles the layers at", int('--latency-batch'), 64)
     .option('--no-grouping', 'the "-I" ablation: prune only uncoupled spaces')
     .option('--interval <n>', 'training steps between prunings', int('--interval'), 25)
     .option('--units-per-prune <n>', 'units removed at each pruning', int('--units-per-prune'), 1)
@@ -143,7 +143,8 @@ export async function main(argv: string[]): Promise<void> {
       const {train, test} = await loadDataset(o.dataset, o.limit);
       const ckptDir = path.join(o.out, 'checkpoint');
       const config = {model: o.model, dataset: o.dataset, limit: o.limit ?? null, targetFlops: o.targetFlops, normalize: o.normalize, grouping: o.grouping,
-        interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr: o.lr, seed: o.seed};
+        interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr: o.lr, seed: o.seed,
+        ...(o.normalize === 'latency' ? {latencyBatch: o.latencyBatch} : {})};
       const describe = (m: tf.LayersModel) => {
         const {accuracy} = evaluate(m, test, 256);
         const {macs, params, memory, memoryAll} = countCosts(m);
@@ -158,13 +159,15 @@ export async function main(argv: string[]): Promise<void> {
         tf.dispose(Object.values(resumed.optimizer.tensors));
       }
       const model = resumed?.model ?? (await resolveModel(o.model, train.shape, train.classes));
-      const p = pruner(model, {inputShape: train.shape, grouping: o.grouping});
+      const p = pruner(model, {inputShape: train.shape, grouping: o.grouping, latency: resumed?.state.latency});
       p.checkTarget(o.targetFlops);
+      // profiled once and kept with the checkpoints, so a resumed run ranks by the same timings
+      const latencyModel = o.normalize === 'latency' ? resumed?.state.latency ?? (await p.profileLatency({batchSize: o.latencyBatch})) : undefined;
       const baseline = resumed?.state.baseline ?? describe(model);
       const show = progress(o.json ? 'lines' : 'auto');
       const run = await p.run({data: train, targetFlops: o.targetFlops, interval: o.interval, unitsPerPrune: o.unitsPerPrune, normalize: o.normalize,
         finetuneEpochs: o.finetuneEpochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: show, optimizer, resume: resumed?.state.run,
-        onCheckpoint: (c) => saveCheckpoint<PruneCheckpoint>(ckptDir, model, optimizer, {config, baseline, run: c})});
+        onCheckpoint: (c) => saveCheckpoint<PruneCheckpoint>(ckptDir, model, optimizer, {config, baseline, run: c, latency: latencyModel})});
       const small = p.export();
       const pruned = describe(small);
       // both architectures timed in turn, run by run (the weights do not change the time)
@@ -173,7 +176,7 @@ export async function main(argv: string[]): Promise<void> {
       const speedup = Object.fromEntries(latency.map(([base, mine]) => [`b${base.batchSize}`, base.medianMs / mine.medianMs]));
       const report = {...config, backend, finetuneEpochs: o.finetuneEpochs, steps: run.steps,
         baseline: {...baseline, latency: latency.map(([base]) => base)}, pruned: {...pruned, latency: latency.map(([, mine]) => mine)}, speedup,
-        accuracyDrop: baseline.accuracy - pruned.accuracy,
+        accuracyDrop: baseline.accuracy - pruned.accuracy, ...(latencyModel ? {latencyModel} : {}),
         rows: run.rows.map(({step, loss, space, unit, producers, score, macs, memory, macsRatio}) => ({step, loss, space, unit, producers, score, macs, memory, macsRatio})),
         date: new Date().toISOString()};
       await saveModel(small, o.out);

@@ -1,3 +1,6 @@
 export {Pruner, pruner} from './pruner';
 export type {PrunedUnit, PrunerOptions, PrunerState, Ranked, RankedUnit, RunCheckpoint, RunOptions, RunReport, RunRow, ScoreBatch, ScoreReport, TrainSettings} from './pruner';
-export type {Normalizer} from './costs';
+export type {LatencyModel, Normalizer} from './costs';
+export {normalizers} from './costs';
+export {profileLatency} from './latency';
+export type {ProfileOptions} from './latency';

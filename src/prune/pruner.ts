@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import {group, Grouping, Space} from '../graph';
 import {BatchSource, evaluate, fit, FitResult, Optimizer, OptimizerOptions, Progress} from '../train';
-import {costsAt, costsOf, deltaCosts, Normalizer} from './costs';
+import {costsAt, costsOf, deltaCosts, LatencyModel, Normalizer, normalizers} from './costs';
 import {fisherStep, maskedForward, maskTensors} from './fisher';
+import {profileLatency, ProfileOptions} from './latency';
 import {allKept, Kept, keptChannels} from './masks';
 import {exportPruned} from './surgery';
 
@@ -14,6 +15,8 @@ export interface PrunerOptions {
   grouping?: boolean;
   /** Batch-mean loss of the model output for a batch. Default: softmax cross-entropy against batch.ys. */
   loss?: (outputs: tf.Tensor, batch: ScoreBatch) => tf.Scalar;
+  /** A latency model from an earlier profileLatency() (e.g. a resumed run), for the 'latency' normalizer. */
+  latency?: LatencyModel;
 }
 
 /** What score() and run() read: inputs plus whatever the loss needs (ys for the default loss). */
@@ -92,6 +95,7 @@ export class Pruner {
   private lastLoss = NaN;
   private normalizer: Normalizer = 'memory';
   private readonly baseline: {macs: number; memory: number};
+  private latency?: LatencyModel;
 
   constructor(readonly model: tf.LayersModel, readonly options: PrunerOptions = {}) {
     const shape = model.inputs[0]?.shape.slice(1);
@@ -105,6 +109,7 @@ export class Pruner {
     }
     this.kept = allKept(this.grouping);
     this.baseline = costsOf(this.grouping, this.kept);
+    this.latency = options.latency;
   }
 
   private eligible(s: Space): boolean {
@@ -171,14 +176,25 @@ export class Pruner {
   }
 
   /**
+   * Time every layer of the model at a few widths on the active backend; the 'latency' normalizer then
+   * ranks units by Fisher / predicted time freed.
+   * @example const lat = await p.profileLatency({batchSize: 64}); p.normalize('latency');
+   */
+  async profileLatency(opts: Omit<ProfileOptions, 'eligible'> = {}): Promise<LatencyModel> {
+    this.latency = await profileLatency(this.grouping, {...opts, eligible: this.grouping.spaces.map((s) => this.eligible(s))});
+    return this.latency;
+  }
+
+  /**
    * Rank kept units by Fisher / cost freed (METHOD.md §4), lowest first.
    * @example const ranked = p.normalize('memory'); ranked.units[0];
    */
   normalize(by: Normalizer = this.normalizer): Ranked {
-    if (!(by in {memory: 1, flops: 1, none: 1})) throw new Error(`unknown normalizer "${by}": use 'memory', 'flops' or 'none'`);
+    if (!normalizers.includes(by)) throw new Error(`unknown normalizer "${by}": use one of ${normalizers.map((n) => `'${n}'`).join(', ')}`);
+    if (by === 'latency' && !this.latency) throw new Error("normalize('latency') needs a latency model: await p.profileLatency() first (or pass options.latency)");
     this.normalizer = by;
     const fisher = this.fisherValues();
-    const cost = deltaCosts(this.grouping, this.kept, by);
+    const cost = deltaCosts(this.grouping, this.kept, by, this.latency);
     const units: RankedUnit[] = [];
     this.grouping.spaces.forEach((s, i) => {
       if (!this.eligible(s) || cost[i] <= 0) return;
@@ -224,6 +240,7 @@ export class Pruner {
    */
   async run(o: RunOptions): Promise<RunReport> {
     this.checkTarget(o.targetFlops);
+    if (o.normalize === 'latency' && !this.latency) await this.profileLatency({batchSize: o.batchSize});
     if (o.normalize) this.normalize(o.normalize);
     const interval = o.interval ?? 25;
     const batchSize = o.batchSize ?? 64;

@@ -1,0 +1,52 @@
+// Latency on the webgpu backend (an NVIDIA GPU through Dawn and Vulkan) of saved models laid out as
+// DIR/<model>/<variant>/model.json: per model, every variant (baseline included) timed in one process,
+// interleaved run by run, at batch 1 and 64. Writes webgpu.json to bench/results (or $GFP_RESULTS), rows
+// {model, variant, latency_ms: {b1, b64}, speedup_b64, max_abs_diff_vs_cpu}; bench/ablation merges them.
+// Each model's outputs on webgpu are also compared with the cpu backend's on the same inputs.
+// Run by bench/gpu/run.sh.
+// Usage: node dist/bench/webgpu.js --tree DIR [--runs 20] [--gpu "NVIDIA H200"]
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import {useBackend} from '../src/backend';
+import {compareLatency} from '../src/measure';
+import {loadModel} from '../src/train';
+import {writeResult} from './common';
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+
+async function main(): Promise<void> {
+  const backend = await useBackend('webgpu');
+  const tree = arg('tree', '');
+  if (!tree || !fs.existsSync(tree)) throw new Error(`--tree DIR: a folder of <model>/<variant>/model.json, got "${tree}"`);
+  const runs = Number(arg('runs', '20'));
+  const rows: {model: string; variant: string; [k: string]: unknown}[] = [];
+  const checks: {net: tf.LayersModel; gpu: Float32Array}[] = [];
+  const x = tf.randomUniform([8, 28, 28, 1], 0, 1, 'float32', 1);
+  for (const model of fs.readdirSync(tree).sort()) {
+    const variants = fs.readdirSync(path.join(tree, model)).filter((v) => fs.existsSync(path.join(tree, model, v, 'model.json')));
+    const order = ['baseline', ...variants.filter((v) => v !== 'baseline').sort()].filter((v) => variants.includes(v));
+    const nets = await Promise.all(order.map((v) => loadModel(path.join(tree, model, v))));
+    const [b1, b64] = [await compareLatency(nets, 1, {runs, warmup: 3}), await compareLatency(nets, 64, {runs, warmup: 3})];
+    order.forEach((variant, i) => {
+      rows.push({model, variant, latency_ms: {b1: b1[i].medianMs, b64: b64[i].medianMs}, iqr_ms: {b1: b1[i].iqrMs, b64: b64[i].iqrMs},
+        speedup_b64: b64[0].medianMs / b64[i].medianMs});
+      process.stderr.write(`${model} ${variant}: b1 ${b1[i].medianMs.toFixed(2)} ms, b64 ${b64[i].medianMs.toFixed(2)} ms (${(b64[0].medianMs / b64[i].medianMs).toFixed(2)}x)\n`);
+    });
+    for (const net of nets) checks.push({net, gpu: (await (net.predict(x) as tf.Tensor).data()) as Float32Array});
+  }
+  // the same inputs through the cpu backend (weights move with the backend switch)
+  await tf.setBackend('cpu');
+  checks.forEach(({net, gpu}, i) => {
+    const cpu = (net.predict(x) as tf.Tensor).dataSync() as Float32Array;
+    rows[i].max_abs_diff_vs_cpu = cpu.reduce((m, v, j) => Math.max(m, Math.abs(v - gpu[j])), 0);
+  });
+  const info = (tf.backend() as unknown as {adapterInfo?: unknown}).adapterInfo;
+  const file = writeResult('webgpu', {backend, gpu: arg('gpu', 'unknown'), adapter: info ?? null, runs, date: new Date().toISOString(), rows});
+  process.stderr.write(`wrote ${file}\n`);
+}
+
+main().catch((e) => { console.error(e); process.exitCode = 1; });
