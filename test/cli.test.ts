@@ -98,6 +98,20 @@ test('gfp prune: writes a smaller model that loads, and report.json with one row
   small.dispose();
 });
 
+test('gfp prune --normalize latency: profiles the layers once at --latency-batch and keeps the profile in report.json', () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-latency-')), 'pruned');
+  const r = gfp('prune', '--model', 'resnet20', '--limit', '64', '--target-flops', '0.95', '--interval', '1', '--units-per-prune', '4',
+    '--batch-size', '32', '--runs', '1', '--normalize', 'latency', '--latency-batch', '4', '--backend', 'wasm', '--out', out, '--json');
+  assert.equal(r.code, 0, r.err);
+  const {latencyModel, latencyBatch, normalize, pruned, baseline} = r.json();
+  assert.equal(normalize, 'latency');
+  assert.equal(latencyBatch, 4);
+  assert.equal(latencyModel.backend, 'wasm');
+  assert.equal(latencyModel.batchSize, 4);
+  assert.ok(latencyModel.calls.length > 20 && latencyModel.calls.every((c: {ms: number[]; slope: number}) => c.ms.length === 4 && c.slope >= 0));
+  assert.ok(pruned.macs <= 0.95 * baseline.macs);
+});
+
 test('gfp prune: an unreachable target is refused before anything is written', () => {
   const out = path.join(os.tmpdir(), `gfp-never-${process.pid}`);
   const r = gfp('prune', '--model', 'resnet20', '--limit', '64', '--target-flops', '0.001', '--runs', '1', '--out', out);
