@@ -23,8 +23,11 @@ function pointwiseBackpropFilter(x: tf.TensorInfo, dy: tf.TensorInfo, backend: t
 }
 
 /**
- * dW [kh, kw, Ci, Co] of a conv2d as one XNNPACK conv: the batch becomes the contracted channel
- * axis, dy the filter, dilation = stride. (10-20x faster here than im2col + BatchMatMul.)
+ * dW [kh, kw, Ci, Co] of a conv2d as one XNNPACK conv: x seen as a 1 x H x (W*Ci) image whose channels
+ * are the batch (one 2-D transpose), dy as the filter [Ho, Wo, B, Co], dilation (sh, sw*Ci) so that a
+ * width tap moves by whole pixels; the output's width kw*Ci enumerates (kw, ci), so [1, kh, kw*Ci, Co]
+ * is dW as it lies. (10-20x faster here than im2col + BatchMatMul; this layout saves two 4-D
+ * transposes over batch-as-channels on the [Ci, H, W, B] image: up to 1.6x on strided convs.)
  */
 function conv2DBackpropFilter({inputs, backend, attrs}: KernelArgs<'x' | 'dy', tf.Conv2DBackpropFilterAttrs>): tf.TensorInfo {
   const {x, dy} = inputs;
@@ -35,10 +38,12 @@ function conv2DBackpropFilter({inputs, backend, attrs}: KernelArgs<'x' | 'dy', t
   if (pointwise) return pointwiseBackpropFilter(x, dy, backend);
   return composed(backend, (ops) => {
     const {x: xc, pad} = ops.cropForConv(x, inputEdges(g)); // padded by pad: [B, (Ho-1)s+kh, (Wo-1)s+kw, Ci]
-    const xT = ops.transpose(xc, [3, 1, 2, 0]); // [Ci, H', W', B]
-    const dyT = ops.transpose(dy, [1, 2, 0, 3]); // filter [Ho, Wo, B, Co]
-    const dwT = ops.run('Conv2D', {x: xT, filter: dyT}, {strides: 1, pad, dataFormat: 'NHWC', dilations: g.strides}); // [Ci, kh, kw, Co]
-    return ops.transpose(dwT, [1, 2, 0, 3]);
+    const [b, h, w, ci] = xc.shape;
+    const image = ops.reshape(ops.transpose(ops.reshape(xc, [b, h * w * ci]), [1, 0]), [1, h, w * ci, b]);
+    const filter = ops.transpose(dy, [1, 2, 0, 3]); // [Ho, Wo, B, Co]
+    const dw = ops.run('Conv2D', {x: image, filter}, {strides: 1, pad: [[0, 0], pad[1], [pad[2][0] * ci, pad[2][1] * ci], [0, 0]],
+      dataFormat: 'NHWC', dilations: [g.strides[0], g.strides[1] * ci]});
+    return ops.reshape(dw, filterShape);
   });
 }
 
