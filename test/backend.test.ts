@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {backendsAvailable, useBackend, BackendName} from '../src/backend';
 import {fastGradients, replacedGradients} from '../src/backend/gradients';
+import {simdKernels, useSimd} from '../src/backend/kernels/simd';
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
 interface ConvCase { b: number; h: number; w: number; ci: number; k: number; s: number; pad: Pad; co: number; m: number }
@@ -11,7 +12,9 @@ const PADS: Pad[] = ['same', 'valid', [[0, 0], [1, 2], [0, 1], [0, 0]]];
 
 /** Batch 1, 2 and 3, odd and even sizes (output heights both sides of 8), kernels 1/3/5, strides 1/2, all pad kinds, multipliers 1/2, Ci <> Co. */
 function cases(): ConvCase[] {
-  const out: ConvCase[] = [{b: 3, h: 8, w: 6, ci: 6, k: 1, s: 1, pad: 'same', co: 2, m: 1}]; // 1x1 with Ci > Co
+  const out: ConvCase[] = [{b: 3, h: 8, w: 6, ci: 6, k: 1, s: 1, pad: 'same', co: 2, m: 1}, // 1x1 with Ci > Co
+    // Ci = 9 and 12: the SIMD depthwise kernel's four-channel loop, with and without a tail
+    {b: 2, h: 9, w: 10, ci: 9, k: 3, s: 2, pad: 'same', co: 5, m: 1}, {b: 2, h: 10, w: 9, ci: 12, k: 3, s: 1, pad: 'valid', co: 4, m: 1}];
   for (const [b, h, w] of [[1, 7, 7], [3, 8, 6], [2, 17, 9]]) {
     for (const k of [1, 3, 5]) {
       for (const s of [1, 2]) {
@@ -90,12 +93,17 @@ test('wasm gradient kernels match the cpu backend on many shapes without leaking
   await useBackend('wasm');
   const before = tf.memory().numTensors;
   const wasmIdsBefore = tf.engine().findBackend('wasm')!.numDataIds();
-  for (const c of cases()) {
-    for (const [name, inputs, attrs] of kernelRuns(c)) {
-      const err = await relativeError(name, inputs, attrs);
-      assert.ok(err <= 1e-4, `${name} ${JSON.stringify(c)}: relative error ${err}`);
+  assert.ok(simdKernels(tf.backend() as never), 'the SIMD kernels load (npm run build makes simd.wasm)');
+  for (const simd of [true, false]) {
+    useSimd(simd);
+    for (const c of cases()) {
+      for (const [name, inputs, attrs] of kernelRuns(c)) {
+        const err = await relativeError(name, inputs, attrs);
+        assert.ok(err <= 1e-4, `${name} ${JSON.stringify(c)} simd ${simd}: relative error ${err}`);
+      }
     }
   }
+  useSimd(true);
   assert.equal(tf.memory().numTensors, before);
   assert.equal(tf.engine().findBackend('wasm')!.numDataIds(), wasmIdsBefore, 'wasm intermediates leaked');
 });
@@ -225,8 +233,8 @@ test('wasm Identity and same-dtype Cast share data safely: values survive dispos
   assert.equal(tf.engine().findBackend('wasm')!.numDataIds(), wasmIdsBefore, 'wasm data leaked');
 });
 
-test('ClipByValue (ReLU6) gradient equals tf\'s own on wasm and cpu, on the bounds and for NaN', async () => {
-  const shape = [3, 5, 4, 6];
+test('ClipByValue (ReLU6) gradient equals tf\'s own on wasm (SIMD and JS) and cpu, on the bounds and for NaN', async () => {
+  const shape = [3, 5, 3, 7]; // not a multiple of 4: the SIMD kernel's tail runs
   const x = () => {
     const v = values(shape, 11).map((a) => a * 8 - 1);
     [0, 6, -0, NaN, 1e-30].forEach((special, k) => { v[k * 7] = special; }); // on the bounds the clip gradient passes
@@ -244,12 +252,14 @@ test('ClipByValue (ReLU6) gradient equals tf\'s own on wasm and cpu, on the boun
     return out;
   };
   const before = tf.memory().numTensors;
-  for (const backend of ['wasm', 'cpu']) {
+  for (const [backend, simd] of [['wasm', true], ['wasm', false], ['cpu', false]] as const) {
+    useSimd(simd);
     for (const [name, [kernel, op]] of Object.entries(ops)) {
       const ours = await grads(backend, op);
-      assert.deepEqual(ours, await withTfGradients([kernel], () => grads(backend, op)), `${name} gradient on ${backend}`);
+      assert.deepEqual(ours, await withTfGradients([kernel], () => grads(backend, op)), `${name} gradient on ${backend}, simd ${simd}`);
     }
   }
+  useSimd(true);
   await tf.setBackend('wasm');
   assert.equal(tf.memory().numTensors, before);
 });

@@ -1,0 +1,46 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type * as tf from '@tensorflow/tfjs';
+import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
+
+/** The exports of assembly/kernels.ts; pointers are byte offsets in the wasm backend's heap. */
+export interface SimdKernels {
+  depthwiseFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, c: number, m: number,
+    ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
+  clipGrad(x: number, dy: number, dx: number, n: number, lo: number, hi: number): void;
+}
+
+type Internals = {wasm: {asm?: {memory?: WebAssembly.Memory}}; dataIdMap: {get(id: object): {memoryOffset: number}}};
+const loaded = new WeakMap<object, SimdKernels | null>();
+let enabled = true;
+
+/**
+ * Turn our SIMD kernels off (or back on) to time or test the composed paths they replace.
+ * @example useSimd(false); // the XNNPACK / JS paths from now on
+ */
+export function useSimd(on: boolean): void {
+  enabled = on;
+}
+
+/**
+ * Our SIMD kernels instantiated on this wasm backend's own memory (built by `npm run build` into
+ * simd.wasm beside this file), or null where they cannot be (no file, a tfjs that hides its memory):
+ * callers then take their slower composed path.
+ * @example const k = simdKernels(backend); if (k) k.clipGrad(offsetOf(backend, x), ...);
+ */
+export function simdKernels(backend: BackendWasm): SimdKernels | null {
+  if (!enabled) return null;
+  if (!loaded.has(backend)) {
+    let kernels: SimdKernels | null = null;
+    const memory = (backend as unknown as Internals).wasm.asm?.memory;
+    const file = path.join(__dirname, 'simd.wasm');
+    if (memory instanceof WebAssembly.Memory && fs.existsSync(file)) {
+      kernels = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), {env: {memory}}).exports as unknown as SimdKernels;
+    }
+    loaded.set(backend, kernels);
+  }
+  return loaded.get(backend)!;
+}
+
+/** Byte offset of a tensor's data in the wasm heap. */
+export const offsetOf = (backend: BackendWasm, t: tf.TensorInfo): number => (backend as unknown as Internals).dataIdMap.get(t.dataId).memoryOffset;
