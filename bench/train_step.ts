@@ -2,11 +2,13 @@
 // Fisher-scoring training step (medians, same run), their ratios, and a per-kernel profile
 // of one training step. Usage: node dist/bench/train_step.js [--backend wasm] [--runs 5] [--models a,b]
 // [--compare Sum,Mean,FusedBatchNorm,...]: also time each model with tf's own kernels (wasm) and
-// gradients of those names, interleaved with ours, and report both.
+// gradients of those names, interleaved with ours, and report both; the name 'simd' switches our SIMD
+// kernels (assembly/kernels.ts) off in the 'tf' variant.
 import * as tf from '@tensorflow/tfjs';
 import {BackendName, useBackend} from '../src/backend';
 import {replacedWasmKernels, wasmKernels} from '../src/backend/kernels';
 import {fastGradients, replacedGradients} from '../src/backend/gradients';
+import {useSimd} from '../src/backend/kernels/simd';
 import {zoo, ZooName} from '../src/models';
 import {pruner} from '../src/prune';
 import {crossEntropy, Optimizer} from '../src/train';
@@ -20,6 +22,10 @@ const arg = (name: string, fallback: string): string => {
 /** Switches the wasm kernels and gradients named in `names` to ours (true) or tf's own (false). */
 function useOurs(names: string[], ours: boolean): void {
   for (const name of names) {
+    if (name === 'simd') {
+      useSimd(ours);
+      continue;
+    }
     const kernel = (ours ? wasmKernels : replacedWasmKernels).find((k) => k.kernelName === name);
     if (kernel != null) {
       tf.unregisterKernel(name, 'wasm');

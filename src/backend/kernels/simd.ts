@@ -8,6 +8,8 @@ export interface SimdKernels {
   depthwiseFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, c: number, m: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
   clipGrad(x: number, dy: number, dx: number, n: number, lo: number, hi: number): void;
+  convFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, ci: number, co: number,
+    ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
 }
 
 type Internals = {wasm: {asm?: {memory?: WebAssembly.Memory}}; dataIdMap: {get(id: object): {memoryOffset: number}}};
