@@ -4,8 +4,13 @@ import {composed, KernelArgs} from './wasm_ops';
 import {convGeometry, inputEdges} from './geometry';
 import {offsetOf, simdKernels} from './simd';
 
-/** From this many output pixels per image on, our SIMD kernel beats the XNNPACK conv below (2-3x at 28x28, ~1.4x at 14x14, slower at 7x7). */
+/**
+ * Where our SIMD kernel wins (Ci % 4 = 0, Co % 8 = 0): kxk convs from this many output pixels per image
+ * (2-3x at 28x28, ~1.4x at 14x14, slower at 7x7); 1x1 from 16 output channels on (1-4x over the
+ * matmul; 3x slower at Co = 8).
+ */
 const SIMD_MIN_PIXELS = 100;
+const SIMD_MIN_POINTWISE_CO = 16;
 
 /**
  * dW [1, 1, Ci, Co] of a 1x1, stride-1, unpadded conv2d as one matmul x^T dy over the N = B*H*W
@@ -40,10 +45,10 @@ function conv2DBackpropFilter({inputs, backend, attrs}: KernelArgs<'x' | 'dy', t
   const g = convGeometry(x.shape, filterShape, strides, pad, dimRoundingMode, false);
   const pointwise = g.filterHeight === 1 && g.filterWidth === 1 && g.strides.every((s) => s === 1) &&
     g.outHeight === g.inHeight && g.outWidth === g.inWidth && g.padTop === 0 && g.padLeft === 0;
-  if (pointwise) return pointwiseBackpropFilter(x, dy, backend);
   const simd = simdKernels(backend as BackendWasm);
   const [kh, kw, ci, co] = filterShape;
-  if (simd && ci % 4 === 0 && co % 8 === 0 && g.outHeight * g.outWidth >= SIMD_MIN_PIXELS && x.dtype === 'float32' && dy.dtype === 'float32') {
+  const wins = pointwise ? co >= SIMD_MIN_POINTWISE_CO : g.outHeight * g.outWidth >= SIMD_MIN_PIXELS;
+  if (simd && wins && ci % 4 === 0 && co % 8 === 0 && x.dtype === 'float32' && dy.dtype === 'float32') {
     const wasm = backend as BackendWasm;
     const out = wasm.makeOutput(filterShape, 'float32');
     wasm.typedArrayFromHeap(out).fill(0);
@@ -51,6 +56,7 @@ function conv2DBackpropFilter({inputs, backend, attrs}: KernelArgs<'x' | 'dy', t
       g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);
     return out;
   }
+  if (pointwise) return pointwiseBackpropFilter(x, dy, backend);
   return composed(backend, (ops) => {
     const {x: xc, pad} = ops.cropForConv(x, inputEdges(g)); // padded by pad: [B, (Ho-1)s+kh, (Wo-1)s+kw, Ci]
     const [b, h, w, ci] = xc.shape;
