@@ -122,3 +122,95 @@ export function convFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w
     }
   }
 }
+
+/** acc[k..k+3] (float64) += v's four lanes. */
+// @ts-ignore: decorator
+@inline function accumulate4(acc: usize, v: v128): void {
+  v128.store(acc, f64x2.add(v128.load(acc), f64x2.promote_low_f32x4(v)));
+  v128.store(acc, f64x2.add(v128.load(acc, 16), f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1))), 16);
+}
+
+/**
+ * Per-channel sums over n pixels of c channels (channels last, c a multiple of 4) into acc [c] float64:
+ * of a (center = 0), of (a - center)^2 (b = 0), or of a * (b - center) (all given).
+ */
+function channelSums(acc: usize, a: usize, b: usize, center: usize, n: i32, c: i32): void {
+  memory.fill(acc, 0, <usize>c << 3);
+  for (let p = 0; p < n; p++) {
+    const row = <usize>(p * c) << 2;
+    for (let k = 0; k < c; k += 4) {
+      const o = <usize>k << 2;
+      let v = v128.load(a + row + o);
+      if (center != 0) {
+        const m = v128.load(center + o);
+        v = b == 0 ? f32x4.mul(f32x4.sub(v, m), f32x4.sub(v, m)) : f32x4.mul(v, f32x4.sub(v128.load(b + row + o), m));
+      }
+      accumulate4(acc + (<usize>k << 3), v);
+    }
+  }
+}
+
+/**
+ * BatchNorm in training over n pixels of c channels (channels last, c a multiple of 4): mean and
+ * variance [c] of x (two passes, float64 sums), then y = (x - mean) / sqrt(var + eps) * gamma + beta.
+ * scratch: 16c bytes.
+ */
+export function batchNormForward(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, variance: usize, scratch: usize, n: i32, c: i32, eps: f32): void {
+  channelSums(scratch, x, 0, 0, n, c);
+  for (let k = 0; k < c; k++) store<f32>(mean + (<usize>k << 2), <f32>(load<f64>(scratch + (<usize>k << 3)) / n));
+  channelSums(scratch, x, 0, mean, n, c);
+  for (let k = 0; k < c; k++) store<f32>(variance + (<usize>k << 2), <f32>(load<f64>(scratch + (<usize>k << 3)) / n));
+  // y = x * s + t per channel
+  const s = scratch;
+  const t = scratch + (<usize>c << 2);
+  for (let k = 0; k < c; k++) {
+    const o = <usize>k << 2;
+    const sk = load<f32>(gamma + o) / Mathf.sqrt(load<f32>(variance + o) + eps);
+    store<f32>(s + o, sk);
+    store<f32>(t + o, load<f32>(beta + o) - load<f32>(mean + o) * sk);
+  }
+  for (let p = 0; p < n; p++) {
+    const row = <usize>(p * c) << 2;
+    for (let k = 0; k < c; k += 4) {
+      const o = <usize>k << 2;
+      v128.store(y + row + o, f32x4.add(f32x4.mul(v128.load(x + row + o), v128.load(s + o)), v128.load(t + o)));
+    }
+  }
+}
+
+/**
+ * Gradient of batchNormForward: with r = 1/sqrt(var + eps), S1 = sum(dy), S2 = sum(dy * (x - mean)) per
+ * channel, dbeta = S1, dgamma = r * S2 and dx = gamma * r * (dy - S1/n - (x - mean) * r^2 * S2/n), taken
+ * as dx = a * dy + b * x + d per channel. scratch: 28c bytes.
+ */
+export function batchNormBackward(x: usize, dy: usize, mean: usize, variance: usize, gamma: usize, dx: usize, dgamma: usize, dbeta: usize,
+  scratch: usize, n: i32, c: i32, eps: f32): void {
+  const s1 = scratch;
+  const s2 = scratch + (<usize>c << 3);
+  channelSums(s1, dy, 0, 0, n, c);
+  channelSums(s2, dy, x, mean, n, c);
+  const a = scratch + (<usize>c << 4);
+  const b = a + (<usize>c << 2);
+  const d = b + (<usize>c << 2);
+  for (let k = 0; k < c; k++) {
+    const o = <usize>k << 2;
+    const r = <f32>1 / Mathf.sqrt(load<f32>(variance + o) + eps);
+    const sum1 = <f32>load<f64>(s1 + (<usize>k << 3));
+    const sum2 = <f32>load<f64>(s2 + (<usize>k << 3));
+    store<f32>(dbeta + o, sum1);
+    store<f32>(dgamma + o, r * sum2);
+    const ak = load<f32>(gamma + o) * r;
+    const bk = -ak * r * r * sum2 / <f32>n;
+    store<f32>(a + o, ak);
+    store<f32>(b + o, bk);
+    store<f32>(d + o, -ak * sum1 / <f32>n - bk * load<f32>(mean + o));
+  }
+  for (let p = 0; p < n; p++) {
+    const row = <usize>(p * c) << 2;
+    for (let k = 0; k < c; k += 4) {
+      const o = <usize>k << 2;
+      const v = f32x4.add(f32x4.mul(v128.load(dy + row + o), v128.load(a + o)), f32x4.mul(v128.load(x + row + o), v128.load(b + o)));
+      v128.store(dx + row + o, f32x4.add(v, v128.load(d + o)));
+    }
+  }
+}

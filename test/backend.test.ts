@@ -358,3 +358,35 @@ test('wasm SplitV and Concat match the cpu backend on every axis, for float, int
   await tf.setBackend('wasm');
   assert.equal(tf.memory().numTensors, before);
 });
+
+test('tf.layers BatchNormalization in training: fused SIMD kernels equal the layers\' own ops (output, gradients, moving statistics)', async () => {
+  await useBackend('wasm');
+  const shape = [3, 5, 7, 12];
+  const run = (simd: boolean) => {
+    useSimd(simd);
+    const bn = tf.layers.batchNormalization({momentum: 0.9, epsilon: 1e-3});
+    const x = tf.tensor(values(shape, 21).map((v) => 3 * v + 0.5), shape);
+    bn.build(shape);
+    tf.tidy(() => bn.setWeights([tf.tensor(values([12], 22)), tf.tensor(values([12], 23)), tf.tensor(values([12], 24)), tf.tensor(values([12], 25)).abs()]));
+    const w = tf.tensor(values(shape, 26), shape);
+    const f = (a: tf.Tensor) => (bn.apply(a, {training: true}) as tf.Tensor).mul(w).sum() as tf.Scalar;
+    const {value, grads} = tf.variableGrads(() => f(x), bn.trainableWeights.map((v) => v.read() as tf.Variable));
+    const dx = tf.grad(f)(x); // a second training call: moving statistics updated twice
+    const out = {loss: value.dataSync()[0], dx: Array.from(dx.dataSync()), grads: Object.values(grads).map((g) => Array.from(g.dataSync())),
+      moving: bn.getWeights().slice(2).map((t) => Array.from(t.dataSync()))};
+    tf.dispose([x, w, value, dx, ...Object.values(grads), ...bn.weights.map((v) => v.read())]);
+    return out;
+  };
+  const before = tf.memory().numTensors;
+  const [fused, own] = [run(true), run(false)];
+  useSimd(true);
+  const close = (a: number[], b: number[], what: string) => {
+    const scale = Math.max(...b.map(Math.abs), 1e-6);
+    a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) <= 1e-4 * scale, `${what}[${i}]: ${v} vs ${b[i]}`));
+  };
+  close([fused.loss], [own.loss], 'loss');
+  close(fused.dx, own.dx, 'dx');
+  fused.grads.forEach((g, i) => close(g, own.grads[i], `grad ${i}`));
+  fused.moving.forEach((m, i) => close(m, own.moving[i], `moving ${i}`));
+  assert.equal(tf.memory().numTensors, before);
+});

@@ -10,9 +10,11 @@ import {identityConfig, castConfig} from './identity';
 import {clipByValueGradConfig} from './clip_by_value_grad';
 import {fusedBatchNormConfig} from './fused_batch_norm';
 import {splitVConfig, concatConfig} from './split_concat';
+import {batchNormTrainConfigs} from './batch_norm';
 
 /**
- * Our wasm kernels: four the backend lacks (three conv gradients, ClipByValue's gradient) and
+ * Our wasm kernels: those the backend lacks (three conv gradients, ClipByValue's gradient, the fused
+ * BatchNorm in training that batch_norm.ts gives tf.layers) and
  * faster replacements (Conv2DBackpropInput, Tile, Sum, Mean, Identity, Cast, FusedBatchNorm, SplitV, Concat).
  * @example wasmKernels.map((k) => k.kernelName);
  */
@@ -30,6 +32,7 @@ export const wasmKernels: tf.KernelConfig[] = [
   fusedBatchNormConfig,
   splitVConfig,
   concatConfig,
+  ...batchNormTrainConfigs,
 ];
 
 /**

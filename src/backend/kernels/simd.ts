@@ -8,6 +8,9 @@ export interface SimdKernels {
   depthwiseFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, c: number, m: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
   clipGrad(x: number, dy: number, dx: number, n: number, lo: number, hi: number): void;
+  batchNormForward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, scratch: number, n: number, c: number, eps: number): void;
+  batchNormBackward(x: number, dy: number, mean: number, variance: number, gamma: number, dx: number, dgamma: number, dbeta: number,
+    scratch: number, n: number, c: number, eps: number): void;
   convFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, ci: number, co: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
 }
