@@ -1,10 +1,14 @@
-// Times wasm kernels (wasm's own where it has one, ours where we register one) at ResNet-like
-// and MobileNetV2-like shapes, batch 64. Run: node dist/bench/kernels.js  -> bench/results/kernels.json
-import * as fs from 'fs';
-import * as path from 'path';
+// Times wasm kernels (wasm's own where it has one, ours where we register one, and ours without its
+// SIMD path where it has one) at ResNet-like and MobileNetV2-like shapes, batch 64.
+// Run: node dist/bench/kernels.js  -> bench/results/kernels.json
 import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
 import {replacedWasmKernels, wasmKernels} from '../src/backend/kernels';
+import {useSimd} from '../src/backend/kernels/simd';
+import {writeResult} from './common';
+
+/** Our kernels with a SIMD path (assembly/kernels.ts) besides the composed one. */
+const withSimd = new Set(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter']);
 
 const BATCH = 64;
 const WARMUP = 2;
@@ -59,6 +63,7 @@ function contenders(name: string): [string, tf.KernelConfig][] {
   const ours = wasmKernels.find((k) => k.kernelName === name);
   const native = ours == null ? tf.getKernel(name, 'wasm') : replacedWasmKernels.find((k) => k.kernelName === name);
   const list: [string, tf.KernelConfig | undefined][] = [['wasm', native], ['ours', ours]];
+  if (withSimd.has(name)) list.push(['ours-no-simd', ours]);
   return list.filter((c): c is [string, tf.KernelConfig] => c[1] != null);
 }
 
@@ -103,16 +108,15 @@ async function main(): Promise<void> {
     // variance must be positive
     const inputs = Object.fromEntries(Object.entries(c.inputs).map(([k, shape], i) => [k, k === 'variance' ? tf.randomUniform(shape, 0.5, 2) : tf.randomNormal(shape, 0, 1, 'float32', i)]));
     for (const [impl, kernel] of contenders(c.kernel)) {
+      useSimd(impl !== 'ours-no-simd');
       const ms = time(kernel, inputs, c.attrs);
       rows.push({kernel: c.kernel, shape: c.label, impl, ms: Math.round(ms * 100) / 100});
       console.log(`${c.kernel.padEnd(36)} ${c.label.padEnd(26)} ${impl.padEnd(12)} ${ms.toFixed(1)} ms`);
     }
     tf.dispose(Object.values(inputs));
   }
-  const file = path.join(__dirname, '..', '..', 'bench', 'results', 'kernels.json');
-  const result = {backend: tf.getBackend(), batch: BATCH, runs: RUNS, warmup: WARMUP, statistic: 'median', date: new Date().toISOString(), rows};
-  fs.writeFileSync(`${file}.tmp`, JSON.stringify(result, null, 2));
-  fs.renameSync(`${file}.tmp`, file);
+  useSimd(true);
+  writeResult('kernels', {backend: tf.getBackend(), batch: BATCH, runs: RUNS, warmup: WARMUP, statistic: 'median', date: new Date().toISOString(), rows});
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -18,7 +18,7 @@ function cases(): ConvCase[] {
     // Ci % 4 = 0, Co % 8 = 0, >= 100 output pixels: the SIMD conv filter gradient
     {b: 2, h: 12, w: 11, ci: 8, k: 3, s: 1, pad: 'same', co: 8, m: 1}, {b: 1, h: 16, w: 16, ci: 4, k: 5, s: 1, pad: 'valid', co: 16, m: 1},
     {b: 2, h: 23, w: 21, ci: 4, k: 3, s: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]], co: 16, m: 2},
-    {b: 2, h: 5, w: 7, ci: 12, k: 1, s: 1, pad: 'same', co: 16, m: 1}]; // 1x1 through the SIMD kernel
+    {b: 2, h: 7, w: 9, ci: 12, k: 1, s: 1, pad: 'same', co: 16, m: 1}]; // 1x1 through the SIMD kernel
   for (const [b, h, w] of [[1, 7, 7], [3, 8, 6], [2, 17, 9]]) {
     for (const k of [1, 3, 5]) {
       for (const s of [1, 2]) {

@@ -6,11 +6,13 @@ import {offsetOf, simdKernels} from './simd';
 
 /**
  * Where our SIMD kernel wins (Ci % 4 = 0, Co % 8 = 0): kxk convs from this many output pixels per image
- * (2-3x at 28x28, ~1.4x at 14x14, slower at 7x7); 1x1 from 16 output channels on (1-4x over the
- * matmul; 3x slower at Co = 8).
+ * (2-3x at 28x28, ~1.4x at 14x14, slower at 7x7); 1x1 from 16 output channels and 7x7 pixels on
+ * (1-4x over the matmul; 3x slower at Co = 8, a little slower at 4x4, where each register tile sums
+ * too few pixels to pay for loading and storing it).
  */
 const SIMD_MIN_PIXELS = 100;
 const SIMD_MIN_POINTWISE_CO = 16;
+const SIMD_MIN_POINTWISE_PIXELS = 49;
 
 /**
  * dW [1, 1, Ci, Co] of a 1x1, stride-1, unpadded conv2d as one matmul x^T dy over the N = B*H*W
@@ -47,7 +49,8 @@ function conv2DBackpropFilter({inputs, backend, attrs}: KernelArgs<'x' | 'dy', t
     g.outHeight === g.inHeight && g.outWidth === g.inWidth && g.padTop === 0 && g.padLeft === 0;
   const simd = simdKernels(backend as BackendWasm);
   const [kh, kw, ci, co] = filterShape;
-  const wins = pointwise ? co >= SIMD_MIN_POINTWISE_CO : g.outHeight * g.outWidth >= SIMD_MIN_PIXELS;
+  const pixels = g.outHeight * g.outWidth;
+  const wins = pointwise ? co >= SIMD_MIN_POINTWISE_CO && pixels >= SIMD_MIN_POINTWISE_PIXELS : pixels >= SIMD_MIN_PIXELS;
   if (simd && wins && ci % 4 === 0 && co % 8 === 0 && x.dtype === 'float32' && dy.dtype === 'float32') {
     const wasm = backend as BackendWasm;
     const out = wasm.makeOutput(filterShape, 'float32');
