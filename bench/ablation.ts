@@ -13,7 +13,10 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
 import {fashionMnist} from '../src/data';
+import {group} from '../src/graph';
 import {compareLatency, countCosts, measureInBrowser} from '../src/measure';
+import {LatencyModel} from '../src/prune';
+import {costsAt} from '../src/prune/costs';
 import {evaluate, loadModel} from '../src/train';
 import {writeResult} from './common';
 
@@ -99,6 +102,19 @@ async function measure(models: string[], names: string[], work: string): Promise
   const gpu = fs.existsSync(gpuFile) ? JSON.parse(fs.readFileSync(gpuFile, 'utf8')) : null;
   const gpuMs = (model: string, variant: string, batch: number): number | undefined =>
     gpu?.rows.find((r: {model: string; variant: string}) => r.model === model && r.variant === variant)?.latency_ms[`b${batch}`];
+  // the latency variant's per-layer model, asked to predict every variant's time from its kept units
+  const predicted = new Map<number, Record<string, number>>();
+  for (const model of new Set(entries.map((e) => e.model))) {
+    const lat = entries.find((e) => e.model === model && e.variant === 'latency')?.report?.latencyModel as LatencyModel | undefined;
+    if (!lat) continue;
+    const g = group(entries.find((e) => e.model === model && e.variant === 'baseline')!.net);
+    entries.forEach((e, i) => {
+      if (e.model !== model) return;
+      const counts = g.spaces.map((sp) => sp.units);
+      for (const r of (e.report?.rows ?? []) as {space: number}[]) counts[r.space]--;
+      predicted.set(i, {[`predicted_b${lat.batchSize}`]: costsAt(g, counts, lat).time!});
+    });
+  }
   const rows = entries.map((e, i) => {
     const c = countCosts(e.net);
     const base = entries.findIndex((x) => x.model === e.model && x.variant === 'baseline');
@@ -107,7 +123,7 @@ async function measure(models: string[], names: string[], work: string): Promise
     const r = e.report as {steps?: number; unitsPerPrune?: number; interval?: number; finetuneEpochs?: number; limit?: number} | undefined;
     return {model: e.model, variant: e.variant, accuracy: e.accuracy, macs: c.macs, params: c.params, memory: c.memory,
       latency_ms: {wasm_b1: b1[i].medianMs, wasm_b64: b64[i].medianMs, ...(browser.length ? {browser_wasm_b1: browser[i].b1, browser_wasm_b64: browser[i].b64} : {}),
-        ...(webgpu !== undefined ? {webgpu_b64: webgpu} : {})},
+        ...(webgpu !== undefined ? {webgpu_b64: webgpu} : {}), ...predicted.get(i)},
       speedup_b1: b1[base].medianMs / b1[i].medianMs, speedup_b64: b64[base].medianMs / b64[i].medianMs,
       ...(browser.length ? {browser_speedup_b64: browser[base].b64 / browser[i].b64} : {}),
       ...(webgpu !== undefined && webgpuBase !== undefined ? {webgpu_speedup_b64: webgpuBase / webgpu} : {}),
