@@ -35,10 +35,11 @@ export function summarize(batchSize: number, times: number[]): LatencyMeasuremen
   };
 }
 
-// One inference pass, timed until its outputs are read back (includes the backend's sync).
-async function timeOnce(model: tf.LayersModel, xs: tf.Tensor[], outputNames: string[]): Promise<number> {
+// One inference pass, timed until its outputs are read back (includes the backend's sync). apply(), not
+// execute(xs, names): tfjs' execute by output name throws for a layer called more than once (shared heads).
+async function timeOnce(model: tf.LayersModel, xs: tf.Tensor[]): Promise<number> {
   const start = performance.now();
-  const out = tf.tidy(() => model.execute(xs, outputNames));
+  const out = tf.tidy(() => model.apply(xs.length === 1 ? xs[0] : xs, {training: false}) as tf.Tensor | tf.Tensor[]);
   const outs = Array.isArray(out) ? out : [out];
   try {
     await Promise.all(outs.map((t) => t.data()));
@@ -91,7 +92,7 @@ export async function compareLatency(
   try {
     for (let r = -opts.warmup; r < opts.runs; r++) {
       for (const [i, model] of models.entries()) {
-        const t = await timeOnce(model, xs[i], model.outputs.map((o) => o.name));
+        const t = await timeOnce(model, xs[i]);
         if (r >= 0) times[i].push(t);
       }
     }
