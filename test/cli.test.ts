@@ -6,11 +6,11 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
-import {fashionMnist} from '../src/data';
+import {detectionScenes, fashionMnist} from '../src/data';
 import {countCosts} from '../src/measure';
-import {zoo} from '../src/models';
+import {fpnLevels, zoo} from '../src/models';
 import {pruner} from '../src/prune';
-import {loadModel} from '../src/train';
+import {evaluateDetector, loadModel} from '../src/train';
 
 const root = path.join(__dirname, '..', '..');
 const gfp = (...args: string[]) => {
@@ -130,4 +130,45 @@ test('gfp measure --browser: the same costs as in Node, latency from headless Ch
   assert.equal(m.backend, 'wasm');
   assert.ok(m.latency[0].medianMs > 0);
   model.dispose();
+});
+
+// ---- detection ----
+
+test('gfp train + prune on the detector: AP / AP50 in report.json agree with the library on the saved models', async () => {
+  await useBackend('wasm');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-det-'));
+  const trained = path.join(dir, 'trained');
+  const t = gfp('train', '--model', 'fpn-detector', '--dataset', 'fashion-scenes', '--limit', '64', '--epochs', '1', '--batch-size', '16', '--out', trained, '--json');
+  assert.equal(t.code, 0, t.err);
+  const tr = t.json();
+  assert.equal(tr.steps, 4, '64 scenes / batch 16, one epoch');
+  assert.ok(tr.ap50 >= 0 && tr.ap50 <= 1 && tr.ap <= tr.ap50);
+  const pruned = path.join(dir, 'pruned');
+  const r = gfp('prune', '--model', trained, '--dataset', 'fashion-scenes', '--limit', '64', '--target-flops', '0.9', '--interval', '2',
+    '--units-per-prune', '8', '--batch-size', '16', '--finetune-epochs', '1', '--runs', '1', '--out', pruned, '--json');
+  assert.equal(r.code, 0, r.err);
+  const report = r.json();
+  assert.ok(report.pruned.macs <= 0.9 * report.baseline.macs);
+  assert.equal(report.baseline.accuracy, undefined);
+  assert.equal(report.apDrop, report.baseline.ap - report.pruned.ap);
+  assert.ok(report.rows.length > 0 && report.rows.every((row: {step: number}) => row.step % 2 === 0));
+  // reference: the saved models scored here on the same 64 test scenes
+  const {test: items} = await fashionMnist({limit: {train: 1, test: 10000}});
+  const scenes = detectionScenes(items, {count: 64, seed: 2});
+  const levels = fpnLevels([64, 64, 1]);
+  for (const [where, figures] of [[trained, tr], [pruned, report.pruned]] as const) {
+    const model = await loadModel(where);
+    const before = tf.memory().numTensors;
+    const ref = evaluateDetector((x) => model.predict(x) as tf.Tensor3D, scenes, levels);
+    assert.equal(tf.memory().numTensors, before);
+    assert.ok(Math.abs(ref.ap - figures.ap) < 1e-6 && Math.abs(ref.ap50 - figures.ap50) < 1e-6, `${where}: ${ref.ap50} vs ${figures.ap50}`);
+    assert.equal(countCosts(model).macs, figures.macs);
+    model.dispose();
+  }
+});
+
+test('gfp prune: a classifier on a detection set is refused with what to use instead', () => {
+  const r = gfp('prune', '--model', 'resnet20', '--dataset', 'fashion-scenes', '--limit', '16', '--out', path.join(os.tmpdir(), `gfp-never-${process.pid}`));
+  assert.equal(r.code, 1);
+  assert.match(r.err, /dataset "fashion-scenes" is a detection set; use a detector \(fpn-detector\)/);
 });

@@ -10,7 +10,7 @@ import {DetectionBatch, DetectionDataset, detectionScenes} from '../src/data/det
 import {readCoco, writeCoco} from '../src/data/coco';
 import {fpnDetector, fpnLevels} from '../src/models/fpn_detector';
 import {averagePrecision, interpolatedAp} from '../src/measure/ap';
-import {assignTargets, decode, detectionLoss, detectionStep, nms} from '../src/train/detection';
+import {assignTargets, decode, detectionLoss, detectionStep, evaluateDetector, nms, trainDetector} from '../src/train/detection';
 import {Optimizer} from '../src/train';
 import {group} from '../src/graph';
 import {countCosts} from '../src/measure';
@@ -207,6 +207,7 @@ test('decode: boxes from the ltrb logits, duplicates suppressed; NMS equals tf.i
 test('oracle: outputs built from the assigned targets decode to AP50 >= 0.9 (assignment, decode and AP agree)', async () => {
   const before = tf.memory().numTensors;
   const scenes = detectionScenes(await items, {count: 64, seed: 3});
+  let seen = 0;
   const t = assignTargets(scenes.boxes, scenes.labels, levels, 10);
   const [B, L] = [t.batch, t.locations];
   const out = new Float32Array(B * L * 15).fill(-10);
@@ -222,6 +223,10 @@ test('oracle: outputs built from the assigned targets decode to AP50 >= 0.9 (ass
   // the ceiling is below 1: a few boxes get no location (see AssignOptions.ranges)
   const r = averagePrecision(dets, scenes.boxes.map((boxes, i) => ({boxes, labels: scenes.labels[i]})), {classes: 10});
   assert.ok(r.ap50 >= 0.9 && r.ap >= 0.9, `AP ${r.ap}, AP50 ${r.ap50}`);
+  // evaluateDetector: the same figures through batches of 16 (the forward returns those images' oracle outputs)
+  const viaBatches = evaluateDetector((xs) => tf.tensor3d(out.subarray(seen * L * 15, (seen += xs.shape[0]) * L * 15), [xs.shape[0], L, 15]), scenes, levels, {batchSize: 16});
+  assert.equal(seen, B);
+  assert.deepEqual(viaBatches, r);
   assert.equal(tf.memory().numTensors, before);
 });
 
@@ -322,6 +327,28 @@ test('training on wasm: the loss on a fixed batch falls within 30 steps', async 
   optimizer.dispose();
   model.dispose();
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('trainDetector: runs exactly `steps` optimizer steps across epochs, lowers the loss, frees its tensors', async () => {
+  await useBackend('wasm');
+  const scenes = detectionScenes(await items, {count: 24, seed: 4});
+  const model = fpnDetector({inputShape: [64, 64, 1], classes: 10, seed: 1, width: 8});
+  const before = tf.memory().numTensors;
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const optimizer = new Optimizer({name: 'adam'});
+  const forward = (x: tf.Tensor4D, training: boolean) => model.apply(x, {training}) as tf.Tensor3D;
+  const [b] = scenes.batches(24);
+  const t = assignTargets(b.boxes, b.labels, levels, 10);
+  const lossNow = () => tf.tidy(() => detectionLoss(forward(b.xs, true), t).dataSync()[0]);
+  const start = lossNow();
+  const r = await trainDetector(forward, variables, scenes, levels, {steps: 7, batchSize: 8, optimizer, lr: 2e-3, warmupSteps: 2});
+  assert.equal(r.steps, 7, '3 batches per epoch: the third epoch stops after one batch');
+  assert.equal(optimizer.step, 7);
+  assert.ok(lossNow() < start, 'loss on the seen scenes falls');
+  b.xs.dispose();
+  optimizer.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  model.dispose();
 });
 
 test('DetectionDataset: bad boxes are rejected with the image and box index', () => {

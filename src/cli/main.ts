@@ -6,16 +6,18 @@ import {BrowserBackend, compareLatency, countCosts, measure, measureInBrowser} f
 import * as fs from 'fs';
 import * as path from 'path';
 import {LatencyModel, normalizers, pruner, RunCheckpoint} from '../prune';
-import {evaluate, hasCheckpoint, loadCheckpoint, Optimizer, progress, saveCheckpoint, saveModel, trainModel} from '../train';
+import {hasCheckpoint, loadCheckpoint, Optimizer, progress, saveCheckpoint, saveModel, trainModel} from '../train';
 import {writeFilesAtomic} from '../train/checkpoint';
 import {version} from '../version';
 import {demoCommand} from './demo';
-import {int, loadDataset, num, parseShape, resolveModel} from './load';
+import {int, loadDataset, modelNames, num, parseShape, resolveModel} from './load';
+import {isDetectionDataset, pruneTask} from './tasks';
+import {trainDetectorCommand} from './train_detector';
 
 const backends: BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
 
 /** What `gfp prune --resume` needs besides the weights and the optimizer. */
-interface PruneCheckpoint { config: Record<string, unknown>; baseline: {accuracy: number; macs: number; params: number; memory: number; memoryAll: number}; run: RunCheckpoint; latency?: LatencyModel }
+interface PruneCheckpoint { config: Record<string, unknown>; baseline: Record<string, number>; run: RunCheckpoint; latency?: LatencyModel }
 
 /** Print JSON on stdout, or a readable form. */
 const print = (json: boolean, value: unknown, text: () => string): void => {
@@ -25,8 +27,8 @@ const print = (json: boolean, value: unknown, text: () => string): void => {
 /** Options every model command shares. */
 function modelCommand(cmd: Command): Command {
   return cmd
-    .requiredOption('--model <name|path>', 'zoo name (resnet20, mobilenetv2, ...) or a tfjs model.json / model directory')
-    .option('--input-shape <h,w,c>', 'input shape of a zoo model', parseShape, [28, 28, 1] as [number, number, number])
+    .requiredOption('--model <name|path>', `model name (${modelNames().join(', ')}) or a tfjs model.json / model directory`)
+    .option('--input-shape <h,w,c>', 'input shape of a named model (default 28,28,1; fpn-detector 64,64,1)', parseShape)
     .option('--classes <n>', 'classes of a zoo model', int('--classes'), 10)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(backends).default('auto'))
     .option('--json', 'print JSON on stdout');
@@ -49,8 +51,8 @@ export async function main(argv: string[]): Promise<void> {
       print(o.json, info, () => `group-fisher-pruning ${version} (tfjs ${info.tfjs})\nbackend: ${backend}\navailable: ${info.available.join(', ')}`);
     });
 
-  program.command('train').description('train a zoo model on a dataset, checkpointing every epoch')
-    .requiredOption('--model <name>', 'zoo name')
+  program.command('train').description('train a zoo model on a dataset, checkpointing every epoch; or a detector on a detection set')
+    .requiredOption('--model <name>', 'zoo name, or fpn-detector (with --dataset fashion-scenes or COCO train.json[,test.json])')
     .option('--dataset <name>', 'dataset', 'fashion-mnist')
     .option('--data-dir <dir>', 'dataset folder (cifar10)')
     .option('--epochs <n>', 'epochs', int('--epochs'), 10)
@@ -58,7 +60,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
     .option('--lr <x>', 'peak learning rate', num('--lr'))
-    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default('sgd'))
+    .addOption(new Option('--optimizer <name>', 'optimizer (default sgd; adam for a detector)').choices(['sgd', 'adam']))
     .option('--weight-decay <x>', 'weight decay', num('--weight-decay'))
     .option('--seed <n>', 'seed', num('--seed'), 0)
     .option('--limit <n>', 'use only the first N samples of each split', int('--limit'))
@@ -66,6 +68,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'print the report as JSON on stdout')
     .action(async (o) => {
       await useBackend(o.backend);
+      if (isDetectionDataset(o.dataset)) {
+        const r = await trainDetectorCommand(o);
+        print(o.json, r, () => `test AP ${(100 * r.ap).toFixed(1)}, AP50 ${(100 * r.ap50).toFixed(1)} after ${r.steps} steps (${r.seconds.toFixed(0)} s) -> ${o.out}`);
+        return;
+      }
       const r = await trainModel({model: o.model, dataset: o.dataset, dataDir: o.dataDir, epochs: o.epochs, out: o.out, resume: o.resume,
         batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, seed: o.seed, limit: o.limit});
       print(o.json, r, () => `test accuracy ${(100 * (r.testAccuracy ?? NaN)).toFixed(2)}% -> ${o.out}`);
@@ -132,7 +139,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--units-per-prune <n>', 'units removed at each pruning', int('--units-per-prune'), 1)
     .option('--finetune-epochs <n>', 'fine-tuning epochs after the target is reached', num('--finetune-epochs'), 0)
     .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
-    .option('--lr <x>', 'learning rate while pruning and fine-tuning', num('--lr'), 0.01)
+    .option('--lr <x>', 'learning rate while pruning and fine-tuning (default 0.01 with SGD; detection 2e-4 with Adam)', num('--lr'))
     .option('--limit <n>', 'use only the first N samples of each split', int('--limit'))
     .option('--runs <n>', 'timed runs per latency measurement', int('--runs'), 10)
     .option('--seed <n>', 'seed of the data order', num('--seed'), 0)
@@ -140,17 +147,18 @@ export async function main(argv: string[]): Promise<void> {
     .option('--resume', 'continue an interrupted run from --out/checkpoint')
     .action(async (o) => {
       const backend = await useBackend(o.backend);
-      const {train, test} = await loadDataset(o.dataset, o.limit);
+      const task = await pruneTask(o.dataset, o.limit);
+      const {train} = task;
+      const lr: number = o.lr ?? task.lr;
       const ckptDir = path.join(o.out, 'checkpoint');
       const config = {model: o.model, dataset: o.dataset, limit: o.limit ?? null, targetFlops: o.targetFlops, normalize: o.normalize, grouping: o.grouping,
-        interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr: o.lr, seed: o.seed,
+        interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr, seed: o.seed,
         ...(o.normalize === 'latency' ? {latencyBatch: o.latencyBatch} : {})};
-      const describe = (m: tf.LayersModel) => {
-        const {accuracy} = evaluate(m, test, 256);
+      const describe = (m: tf.LayersModel): Record<string, number> => {
         const {macs, params, memory, memoryAll} = countCosts(m);
-        return {accuracy, macs, params, memory, memoryAll};
+        return {...task.quality(m), macs, params, memory, memoryAll};
       };
-      const optimizer = new Optimizer({name: 'sgd', momentum: 0.9, weightDecay: 5e-4});
+      const optimizer = new Optimizer(task.optimizer);
       const resumed = o.resume && (await hasCheckpoint(ckptDir)) ? await loadCheckpoint<PruneCheckpoint>(ckptDir) : undefined;
       if (resumed) {
         const differ = Object.entries(config).filter(([k, v]) => (resumed.state.config as Record<string, unknown>)[k] !== v).map(([k]) => k);
@@ -158,16 +166,18 @@ export async function main(argv: string[]): Promise<void> {
         optimizer.setState(resumed.optimizer, resumed.model.trainableWeights.map((w) => w.read() as tf.Variable));
         tf.dispose(Object.values(resumed.optimizer.tensors));
       }
-      const model = resumed?.model ?? (await resolveModel(o.model, train.shape, train.classes));
-      const p = pruner(model, {inputShape: train.shape, grouping: o.grouping, latency: resumed?.state.latency});
+      const model = resumed?.model ?? (await resolveModel(o.model, task.shape, task.classes));
+      task.check(model);
+      const p = pruner(model, {inputShape: task.shape, grouping: o.grouping, latency: resumed?.state.latency, loss: task.loss});
       p.checkTarget(o.targetFlops);
       // profiled once and kept with the checkpoints, so a resumed run ranks by the same timings
       const latencyModel = o.normalize === 'latency' ? resumed?.state.latency ?? (await p.profileLatency({batchSize: o.latencyBatch})) : undefined;
       const baseline = resumed?.state.baseline ?? describe(model);
       const show = progress(o.json ? 'lines' : 'auto');
       const run = await p.run({data: train, targetFlops: o.targetFlops, interval: o.interval, unitsPerPrune: o.unitsPerPrune, normalize: o.normalize,
-        finetuneEpochs: o.finetuneEpochs, batchSize: o.batchSize, lr: o.lr, seed: o.seed, progress: show, optimizer, resume: resumed?.state.run,
+        finetuneEpochs: task.finetune ? 0 : o.finetuneEpochs, batchSize: o.batchSize, lr, seed: o.seed, progress: show, optimizer, resume: resumed?.state.run,
         onCheckpoint: (c) => saveCheckpoint<PruneCheckpoint>(ckptDir, model, optimizer, {config, baseline, run: c, latency: latencyModel})});
+      if (task.finetune && o.finetuneEpochs) await task.finetune(p, {epochs: o.finetuneEpochs, batchSize: o.batchSize, lr, seed: o.seed, optimizer, progress: show});
       const small = p.export();
       const pruned = describe(small);
       // both architectures timed in turn, run by run (the weights do not change the time)
@@ -176,7 +186,7 @@ export async function main(argv: string[]): Promise<void> {
       const speedup = Object.fromEntries(latency.map(([base, mine]) => [`b${base.batchSize}`, base.medianMs / mine.medianMs]));
       const report = {...config, backend, finetuneEpochs: o.finetuneEpochs, steps: run.steps,
         baseline: {...baseline, latency: latency.map(([base]) => base)}, pruned: {...pruned, latency: latency.map(([, mine]) => mine)}, speedup,
-        accuracyDrop: baseline.accuracy - pruned.accuracy, ...(latencyModel ? {latencyModel} : {}),
+        ...Object.fromEntries(task.metrics.map((k) => [`${k}Drop`, baseline[k] - pruned[k]])), ...(latencyModel ? {latencyModel} : {}),
         rows: run.rows.map(({step, loss, space, unit, producers, score, macs, memory, macsRatio}) => ({step, loss, space, unit, producers, score, macs, memory, macsRatio})),
         date: new Date().toISOString()};
       await saveModel(small, o.out);
@@ -184,7 +194,7 @@ export async function main(argv: string[]): Promise<void> {
       fs.rmSync(ckptDir, {recursive: true, force: true});
       optimizer.dispose();
       print(o.json, report, () => `MACs ${baseline.macs} -> ${pruned.macs} (${(100 * pruned.macs / baseline.macs).toFixed(1)}%), ` +
-        `accuracy ${(100 * baseline.accuracy).toFixed(2)}% -> ${(100 * pruned.accuracy).toFixed(2)}%, speed-up ${Object.entries(speedup).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(', ')} -> ${o.out}`);
+        `${task.metrics.map((k) => `${k} ${(100 * baseline[k]).toFixed(2)}% -> ${(100 * pruned[k]).toFixed(2)}%`).join(', ')}, speed-up ${Object.entries(speedup).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(', ')} -> ${o.out}`);
     });
 
   program.command('demo').description('a page running a pruned model beside its baseline in the browser, on Fashion-MNIST test images')

@@ -9,5 +9,5 @@ export type { BatchSource, EpochStats, EvalResult, FitOptions, FitResult, Forwar
 export { hasCheckpoint, loadCheckpoint, loadModel, saveCheckpoint, saveModel } from './checkpoint';
 export { trainModel } from './train_model';
 export type { DatasetName, HistoryRow, TrainModelOptions, TrainReport } from './train_model';
-export { assignTargets, decode, detect, detectionLoss, detectionLossParts, detectionStep, locationsOf, nms } from './detection';
-export type { AssignOptions, DecodeOptions, DetectionStepContext, DetectionTargets, Detections, DetectorForward, LossOptions, LossParts } from './detection';
+export { assignTargets, decode, detect, detectionLoss, detectionLossParts, detectionStep, evaluateDetector, locationsOf, nms, trainDetector } from './detection';
+export type { AssignOptions, DecodeOptions, DetectionStepContext, DetectionTargets, Detections, DetectorForward, LossOptions, LossParts, TrainDetectorOptions, TrainDetectorResult } from './detection';

@@ -1,0 +1,77 @@
+// Detection with an FPN (issue 6): train the fpn-detector on the Fashion-MNIST scenes (or load it), prune it to
+// half the FLOPs with memory and with flops normalization (same seed, schedule and fine-tuning budget, via
+// `gfp prune`, resumable), then time the three models interleaved in ONE process on wasm and write
+// bench/results/detection.json with rows {variant, ap, ap50, macs, memory, latency_ms}.
+// Usage: node dist/bench/detection.js [--baseline DIR] [--train-epochs 8] [--target-flops 0.5] [--interval 10]
+//   [--units-per-prune 2] [--finetune-epochs 1] [--lr 2e-4] [--limit N] [--runs 10] [--batch 64] [--work runs/detection/bench]
+import {spawnSync} from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import {useBackend} from '../src/backend';
+import {compareLatency, countCosts} from '../src/measure';
+import {loadModel} from '../src/train';
+import {writeResult} from './common';
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const root = path.join(__dirname, '..', '..');
+const gfp = (args: string[], what: string): void => {
+  process.stderr.write(`[detection] ${what}: gfp ${args.join(' ')}\n`);
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), ...args], {stdio: ['ignore', 'ignore', 'inherit']});
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}); rerun to resume`);
+};
+
+/** Pruned variants: the normalizer each one uses. */
+const variants = {memory: 'memory', flops: 'flops'} as const;
+type Variant = keyof typeof variants;
+
+async function main(): Promise<void> {
+  const work = path.resolve(arg('work', path.join(root, 'runs', 'detection', 'bench')));
+  const limit = arg('limit', '');
+  const common = ['--dataset', 'fashion-scenes', '--batch-size', '32', '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : [])];
+  const baseline = path.resolve(arg('baseline', path.join(work, 'baseline')));
+  if (!fs.existsSync(path.join(baseline, 'model.json'))) {
+    gfp(['train', '--model', 'fpn-detector', '--epochs', arg('train-epochs', '8'), ...common, '--out', baseline], 'baseline training');
+  }
+  for (const [variant, normalize] of Object.entries(variants)) {
+    const out = path.join(work, variant);
+    if (fs.existsSync(path.join(out, 'report.json'))) continue;
+    gfp(['prune', '--model', baseline, '--normalize', normalize, '--target-flops', arg('target-flops', '0.5'), '--interval', arg('interval', '10'),
+      '--units-per-prune', arg('units-per-prune', '2'), '--finetune-epochs', arg('finetune-epochs', '1'), '--lr', arg('lr', '2e-4'), '--runs', '3',
+      ...common, '--out', out, '--resume'], `pruning (${variant})`);
+  }
+
+  await useBackend('wasm');
+  const reports = Object.fromEntries(Object.keys(variants).map((v) => [v, JSON.parse(fs.readFileSync(path.join(work, v, 'report.json'), 'utf8'))])) as Record<Variant, {
+    baseline: {ap: number; ap50: number}; pruned: {ap: number; ap50: number}; steps: number; interval: number; unitsPerPrune: number; finetuneEpochs: number; lr: number}>;
+  // the baseline's AP: measured by gfp prune on the same test scenes (identical in both reports)
+  const entries: {variant: string; dir: string; ap: number; ap50: number}[] = [
+    {variant: 'baseline', dir: baseline, ...reports.memory.baseline},
+    ...Object.keys(variants).map((v) => ({variant: v, dir: path.join(work, v), ...reports[v as Variant].pruned})),
+  ];
+  const nets: tf.LayersModel[] = [];
+  for (const e of entries) nets.push(await loadModel(e.dir));
+  const runs = Number(arg('runs', '10'));
+  const batch = Number(arg('batch', '64'));
+  const [b1, bn] = [await compareLatency(nets, 1, {runs, warmup: 2}), await compareLatency(nets, batch, {runs, warmup: 2})];
+  const rows = entries.map((e, i) => {
+    const {macs, memory, params} = countCosts(nets[i]);
+    const r = reports[e.variant as Variant];
+    return {variant: e.variant, ap: e.ap, ap50: e.ap50, macs, memory, latency_ms: bn[i].medianMs, params, latency_ms_b1: b1[i].medianMs,
+      speedup: bn[0].medianMs / bn[i].medianMs, speedup_b1: b1[0].medianMs / b1[i].medianMs,
+      ...(r ? {steps: r.steps, interval: r.interval, unitsPerPrune: r.unitsPerPrune, finetuneEpochs: r.finetuneEpochs, lr: r.lr} : {})};
+  });
+  const trainReport = path.join(baseline, 'report.json');
+  const file = writeResult('detection', {backend: 'wasm', latencyBatch: batch, runs, date: new Date().toISOString(), args: process.argv.slice(2),
+    baselineTraining: fs.existsSync(trainReport) ? JSON.parse(fs.readFileSync(trainReport, 'utf8')) : null, rows});
+  for (const r of rows) {
+    process.stderr.write(`${r.variant.padEnd(9)} AP ${(100 * r.ap).toFixed(1)}  AP50 ${(100 * r.ap50).toFixed(1)}  MACs ${(r.macs / 1e6).toFixed(2)}M  ` +
+      `mem ${r.memory}  b1 ${r.latency_ms_b1.toFixed(2)} ms  b${batch} ${r.latency_ms.toFixed(1)} ms  ${r.speedup.toFixed(2)}x\n`);
+  }
+  process.stderr.write(`wrote ${file}\n`);
+}
+
+main().catch((e) => { console.error(e); process.exitCode = 1; });

@@ -1,0 +1,125 @@
+/**
+ * What `gfp prune` and `gfp train` need to know about the kind of data: classification
+ * (ImageDataset, cross-entropy, accuracy) or detection (DetectionDataset, FCOS loss, AP / AP50).
+ * The kind is chosen by the dataset name.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as path from 'path';
+import {DetectionBatch, DetectionDataset, detectionScenes, fashionMnist, readCoco} from '../data';
+import {fpnLevels} from '../models';
+import {Pruner, PrunerOptions, RunOptions, ScoreBatch} from '../prune';
+import {assignTargets, DetectorForward, detectionLoss, evaluate, evaluateDetector, Optimizer, OptimizerOptions, Progress, trainDetector} from '../train';
+import {loadDataset} from './load';
+
+/** Kinds of task the CLI prunes. */
+export type TaskKind = 'classification' | 'detection';
+
+/** Settings of the fine-tuning after the FLOPs target is reached. */
+export interface FinetuneSettings { epochs: number; batchSize: number; lr: number; seed: number; optimizer: Optimizer; progress: Progress }
+
+/** A dataset with what pruning it needs: loss, quality figures, optimizer defaults, fine-tuning. */
+export interface PruneTask {
+  kind: TaskKind;
+  train: RunOptions['data'];
+  shape: [number, number, number];
+  classes: number;
+  /** Loss for Fisher and training; undefined: the pruner's cross-entropy. */
+  loss?: PrunerOptions['loss'];
+  /** Optimizer and learning rate used when the command line names none. */
+  optimizer: OptimizerOptions;
+  lr: number;
+  /** Names of the quality figures, e.g. ['accuracy'] or ['ap', 'ap50']. */
+  metrics: string[];
+  /** Quality figures of a model on the test split, keyed by `metrics`. */
+  quality(model: tf.LayersModel): Record<string, number>;
+  /** Fine-tuning of the masked model; undefined: run()'s own (classification batches). */
+  finetune?(p: Pruner, s: FinetuneSettings): Promise<void>;
+}
+
+/** Detection sets by name: Fashion-MNIST scenes (16384 train from the train items, 512 test from the test items). */
+export type DetectionDatasetName = 'fashion-scenes';
+const detectionSets: Record<DetectionDatasetName, (limit?: number) => Promise<{train: DetectionDataset; test: DetectionDataset}>> = {
+  'fashion-scenes': async (limit) => {
+    const {train, test} = await fashionMnist();
+    // the first N scenes of a seed do not depend on how many are drawn: --limit keeps a prefix
+    return {
+      train: detectionScenes(train, {count: Math.min(limit ?? 16384, 16384), seed: 1}),
+      test: detectionScenes(test, {count: Math.min(limit ?? 512, 512), seed: 2}),
+    };
+  },
+};
+
+/**
+ * True for a detection dataset: a name of {@link detectionSets} or COCO JSON file(s) "train.json[,test.json]".
+ * @example isDetectionDataset('fashion-scenes') // true; isDetectionDataset('fashion-mnist') // false
+ */
+export const isDetectionDataset = (name: string): boolean => Object.hasOwn(detectionSets, name) || name.split(',').every((f) => f.endsWith('.json'));
+
+/**
+ * Train and test detection sets by name, or from COCO JSON "train.json[,test.json]" (test defaults to train).
+ * @example const {train, test} = await loadDetectionDataset('fashion-scenes', 256);
+ */
+export async function loadDetectionDataset(name: string, limit?: number): Promise<{train: DetectionDataset; test: DetectionDataset}> {
+  if (Object.hasOwn(detectionSets, name)) return detectionSets[name as DetectionDatasetName](limit);
+  if (!isDetectionDataset(name)) throw new Error(`unknown detection dataset "${name}"; valid: ${Object.keys(detectionSets).join(', ')} or COCO files train.json[,test.json]`);
+  const [trainFile, testFile = trainFile] = name.split(',');
+  const [train, test] = [await readCoco(path.resolve(trainFile)), await readCoco(path.resolve(testFile))];
+  const first = (ds: DetectionDataset) => (limit === undefined || limit >= ds.size ? ds : ds.subset(Array.from({length: limit}, (_, i) => i)));
+  return {train: first(train), test: first(test)};
+}
+
+/** Throws unless the model's output suits the task: [B, classes] logits or [B, locations, classes + 5] detections. */
+function checkOutput(model: tf.LayersModel, kind: TaskKind, dataset: string): void {
+  const rank = model.outputs[0].shape.length;
+  const expected: Record<TaskKind, number> = {classification: 2, detection: 3};
+  if (rank !== expected[kind]) {
+    throw new Error(`model "${model.name}" outputs [${model.outputs[0].shape}], but dataset "${dataset}" is a ${kind} set; ` +
+      `use a ${kind === 'detection' ? 'detector (fpn-detector) with it' : 'classifier with it, or a detection set (fashion-scenes, *.json) for a detector'}`);
+  }
+}
+
+const tasks: Record<TaskKind, (dataset: string, limit?: number) => Promise<PruneTask & {check(model: tf.LayersModel): void}>> = {
+  classification: async (dataset, limit) => {
+    const {train, test} = await loadDataset(dataset, limit);
+    return {
+      kind: 'classification', train, shape: train.shape, classes: train.classes,
+      optimizer: {name: 'sgd', momentum: 0.9, weightDecay: 5e-4}, lr: 0.01,
+      metrics: ['accuracy'],
+      quality: (m) => ({accuracy: evaluate(m, test, 256).accuracy}),
+      check: (m) => checkOutput(m, 'classification', dataset),
+    };
+  },
+  detection: async (dataset, limit) => {
+    const {train, test} = await loadDetectionDataset(dataset, limit);
+    const levels = fpnLevels(train.shape);
+    return {
+      kind: 'detection', train, shape: train.shape, classes: train.classes,
+      // Fisher and training use the detection loss of the batch's own boxes
+      loss: (outputs: tf.Tensor, batch: ScoreBatch) => {
+        const b = batch as ScoreBatch & DetectionBatch;
+        return detectionLoss(outputs as tf.Tensor3D, assignTargets(b.boxes, b.labels, levels, train.classes));
+      },
+      optimizer: {name: 'adam', weightDecay: 1e-4}, lr: 2e-4,
+      metrics: ['ap', 'ap50'],
+      quality: (m) => {
+        const {ap, ap50} = evaluateDetector((x) => m.predict(x) as tf.Tensor3D, test, levels);
+        return {ap, ap50};
+      },
+      finetune: async (p, s) => {
+        const steps = Math.max(1, Math.round(s.epochs * Math.floor(train.size / s.batchSize)));
+        const weights = p.model.trainableWeights.map((w) => w.read() as tf.Variable);
+        await trainDetector(p.forward() as unknown as DetectorForward, weights, train, levels,
+          {steps, batchSize: s.batchSize, lr: s.lr, optimizer: s.optimizer, warmupSteps: 0, seed: s.seed, progress: s.progress});
+      },
+      check: (m) => checkOutput(m, 'detection', dataset),
+    };
+  },
+};
+
+/**
+ * The task of a dataset name: detection for detection sets, classification otherwise.
+ * @example const task = await pruneTask('fashion-scenes', 256); task.quality(model); // {ap, ap50}
+ */
+export async function pruneTask(dataset: string, limit?: number): Promise<PruneTask & {check(model: tf.LayersModel): void}> {
+  return tasks[isDetectionDataset(dataset) ? 'detection' : 'classification'](dataset, limit);
+}
