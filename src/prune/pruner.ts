@@ -223,12 +223,20 @@ export class Pruner {
   }
 
   /**
+   * The smallest FLOPs ratio pruning can reach: every eligible space at one unit.
+   * @example p.minFlopsRatio(); // e.g. 0.04 for resnet20, 0.96 for resnext without grouping
+   */
+  minFlopsRatio(): number {
+    return costsAt(this.grouping, this.grouping.spaces.map((s, i) => (this.eligible(s) ? 1 : this.kept[i].filter(Boolean).length))).macs / this.baseline.macs;
+  }
+
+  /**
    * Throw a clear error when a FLOPs ratio cannot be reached by pruning every eligible space to one unit.
    * @example p.checkTarget(0.5);
    */
   checkTarget(targetFlops: number): void {
     if (!(targetFlops > 0 && targetFlops <= 1)) throw new Error(`targetFlops must be in (0, 1], got ${targetFlops}`);
-    const floor = costsAt(this.grouping, this.grouping.spaces.map((s, i) => (this.eligible(s) ? 1 : this.kept[i].filter(Boolean).length))).macs / this.baseline.macs;
+    const floor = this.minFlopsRatio();
     if (targetFlops < floor) {
       throw new Error(`targetFlops ${targetFlops} cannot be reached: pruning every prunable space of "${this.model.name}" to one unit leaves ${floor.toFixed(4)} of the FLOPs; choose a target >= ${floor.toFixed(4)}`);
     }
