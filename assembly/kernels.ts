@@ -47,6 +47,42 @@ export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i
   }
 }
 
+/**
+ * dx [B, H, W, C] (+=, zeroed by the caller) of a depthwise conv with multiplier 1, filter [kh, kw, C],
+ * stride (sh, sw), top/left padding (pt, pl): every dy pixel adds dy * w[tap] into the x pixel each tap
+ * read, four channels at a time (no zero insertion for strides > 1).
+ */
+export function depthwiseInputGrad(dy: usize, f: usize, dx: usize, b: i32, h: i32, w: i32, c: i32,
+  ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32): void {
+  const c4 = c & ~3;
+  for (let n = 0; n < b; n++) {
+    for (let oy = 0; oy < ho; oy++) {
+      for (let ky = 0; ky < kh; ky++) {
+        const iy = oy * sh - pt + ky;
+        if (iy < 0 || iy >= h) continue;
+        for (let ox = 0; ox < wo; ox++) {
+          const d = dy + ((<usize>(((n * ho + oy) * wo + ox) * c)) << 2);
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw - pl + kx;
+            if (ix < 0 || ix >= w) continue;
+            const xo = dx + ((<usize>(((n * h + iy) * w + ix) * c)) << 2);
+            const t = f + ((<usize>((ky * kw + kx) * c)) << 2);
+            let k = 0;
+            for (; k < c4; k += 4) {
+              const o = <usize>k << 2;
+              v128.store(xo + o, f32x4.add(v128.load(xo + o), f32x4.mul(v128.load(d + o), v128.load(t + o))));
+            }
+            for (; k < c; k++) {
+              const o = <usize>k << 2;
+              store<f32>(xo + o, load<f32>(xo + o) + load<f32>(d + o) * load<f32>(t + o));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 /** dx[i] = lo <= x[i] <= hi ? dy[i] : 0 over n float32s (ClipByValue's and ReLU6's gradient). */
 export function clipGrad(x: usize, dy: usize, dx: usize, n: i32, lo: f32, hi: f32): void {
   const vlo = f32x4.splat(lo);

@@ -8,7 +8,7 @@ import {useSimd} from '../src/backend/kernels/simd';
 import {writeResult} from './common';
 
 /** Our kernels with a SIMD path (assembly/kernels.ts) besides the composed one. */
-const withSimd = new Set(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter']);
+const withSimd = new Set(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']);
 
 const BATCH = 64;
 const WARMUP = 2;

@@ -1,16 +1,28 @@
 import * as tf from '@tensorflow/tfjs';
+import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 import {composed, KernelArgs} from './wasm_ops';
 import {convGeometry, gradientEdges} from './geometry';
+import {offsetOf, simdKernels} from './simd';
 
 /**
- * dx [B, H, W, Ci] of a depthwise conv: depthwise conv of the zero-inserted (conv-padded) dy
- * [B, Ho, Wo, Ci*m] with the flipped filter as [kh, kw, Ci*m, 1], then a sum over the m copies.
+ * dx [B, H, W, Ci] of a depthwise conv: with multiplier 1 our SIMD kernel (each dy pixel scattered
+ * through the taps), else a depthwise conv of the zero-inserted (conv-padded) dy [B, Ho, Wo, Ci*m]
+ * with the flipped filter as [kh, kw, Ci*m, 1], then a sum over the m copies.
  */
 function depthwiseConv2dNativeBackpropInput({inputs, backend, attrs}: KernelArgs<'dy' | 'filter', tf.DepthwiseConv2dNativeBackpropInputAttrs>): tf.TensorInfo {
   const {dy, filter} = inputs;
   const {inputShape, strides, pad, dimRoundingMode, dilations} = attrs;
   const g = convGeometry(inputShape, filter.shape, strides, pad, dimRoundingMode, true, dilations);
   const [kh, kw, ci, m] = filter.shape;
+  const simd = simdKernels(backend as BackendWasm);
+  if (simd && m === 1 && dy.dtype === 'float32' && filter.dtype === 'float32') {
+    const wasm = backend as BackendWasm;
+    const out = wasm.makeOutput(inputShape, 'float32');
+    wasm.typedArrayFromHeap(out).fill(0);
+    simd.depthwiseInputGrad(offsetOf(wasm, dy), offsetOf(wasm, filter), offsetOf(wasm, out), g.batch, g.inHeight, g.inWidth, ci,
+      g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);
+    return out;
+  }
   return composed(backend, (ops) => {
     const {x: dyz, pad} = ops.cropForConv(ops.zeroInsert(dy, g.strides), gradientEdges(g));
     const w = ops.reshape(ops.run('Reverse', {x: filter}, {dims: [0, 1]}), [kh, kw, ci * m, 1]);
