@@ -3,12 +3,13 @@
 // copied. No static data, no allocation: the module writes only the outputs it is given.
 
 /**
- * dW [kh, kw, C, m] (+=, zeroed by the caller) of a depthwise conv with stride (sh, sw) and top/left
+ * dW [kh, kw, C, m] of a depthwise conv with stride (sh, sw) and top/left
  * padding (pt, pl): every dy pixel adds x's taps times dy, four channels at a time where m = 1.
  */
 export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w: i32, c: i32, m: i32,
   ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32): void {
   const cm = c * m;
+  memory.fill(dw, 0, <usize>(kh * kw * cm) << 2);
   for (let n = 0; n < b; n++) {
     for (let oy = 0; oy < ho; oy++) {
       for (let ky = 0; ky < kh; ky++) {
@@ -48,13 +49,14 @@ export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i
 }
 
 /**
- * dx [B, H, W, C] (+=, zeroed by the caller) of a depthwise conv with multiplier 1, filter [kh, kw, C],
+ * dx [B, H, W, C] of a depthwise conv with multiplier 1, filter [kh, kw, C],
  * stride (sh, sw), top/left padding (pt, pl): every dy pixel adds dy * w[tap] into the x pixel each tap
  * read, four channels at a time (no zero insertion for strides > 1).
  */
 export function depthwiseInputGrad(dy: usize, f: usize, dx: usize, b: i32, h: i32, w: i32, c: i32,
   ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32): void {
   const c4 = c & ~3;
+  memory.fill(dx, 0, <usize>(b * h * w * c) << 2);
   for (let n = 0; n < b; n++) {
     for (let oy = 0; oy < ho; oy++) {
       for (let ky = 0; ky < kh; ky++) {
@@ -102,7 +104,7 @@ export function clipGrad(x: usize, dy: usize, dx: usize, n: i32, lo: f32, hi: f3
 }
 
 /**
- * dW [kh, kw, Ci, Co] (+=, zeroed by the caller) of a conv2d, Ci a multiple of 4 and Co of 8, with
+ * dW [kh, kw, Ci, Co] of a conv2d, Ci a multiple of 4 and Co of 8, with
  * stride (sh, sw) and top/left padding (pt, pl). A few images at a time, each tile of 4 input by 8
  * output channels of one tap is held in eight registers while it sums x * dy over their pixels (which
  * stay in cache across the tiles).
@@ -111,6 +113,7 @@ export function convFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w
   ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32): void {
   const xPix = <usize>ci << 2;
   const dPix = <usize>co << 2;
+  memory.fill(dw, 0, <usize>(kh * kw * ci * co) << 2);
   // images per pass: as many as keep their x and dy within ~256 KB of cache
   const group = max(1, 262144 / ((h * w * ci + ho * wo * co) * 4));
   for (let n0 = 0; n0 < b; n0 += group) {

@@ -54,7 +54,6 @@ function conv2DBackpropFilter({inputs, backend, attrs}: KernelArgs<'x' | 'dy', t
   if (simd && wins && ci % 4 === 0 && co % 8 === 0 && x.dtype === 'float32' && dy.dtype === 'float32') {
     const wasm = backend as BackendWasm;
     const out = wasm.makeOutput(filterShape, 'float32');
-    wasm.typedArrayFromHeap(out).fill(0);
     simd.convFilterGrad(offsetOf(wasm, x), offsetOf(wasm, dy), offsetOf(wasm, out), g.batch, g.inHeight, g.inWidth, ci, co,
       g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);
     return out;

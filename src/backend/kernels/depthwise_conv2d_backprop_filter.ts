@@ -53,7 +53,6 @@ function depthwiseConv2dNativeBackpropFilter({inputs, backend, attrs}: KernelArg
   if (simd && x.dtype === 'float32' && dy.dtype === 'float32') {
     const wasm = backend as BackendWasm;
     const out = wasm.makeOutput(filterShape, 'float32');
-    wasm.typedArrayFromHeap(out).fill(0);
     const [kh, kw, c, m] = filterShape;
     simd.depthwiseFilterGrad(offsetOf(wasm, x), offsetOf(wasm, dy), offsetOf(wasm, out), g.batch, g.inHeight, g.inWidth, c, m,
       g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);

@@ -18,7 +18,6 @@ function depthwiseConv2dNativeBackpropInput({inputs, backend, attrs}: KernelArgs
   if (simd && m === 1 && dy.dtype === 'float32' && filter.dtype === 'float32') {
     const wasm = backend as BackendWasm;
     const out = wasm.makeOutput(inputShape, 'float32');
-    wasm.typedArrayFromHeap(out).fill(0);
     simd.depthwiseInputGrad(offsetOf(wasm, dy), offsetOf(wasm, filter), offsetOf(wasm, out), g.batch, g.inHeight, g.inWidth, ci,
       g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);
     return out;
