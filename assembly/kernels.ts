@@ -10,6 +10,10 @@ export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i
   ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32): void {
   const cm = c * m;
   memory.fill(dw, 0, <usize>(kh * kw * cm) << 2);
+  if (m == 1 && (c & 3) == 0 && sh == 1 && sw == 1) {
+    depthwiseFilterGradRows(x, dy, dw, b, h, w, c, ho, wo, kh, kw, pt, pl);
+    return;
+  }
   for (let n = 0; n < b; n++) {
     for (let oy = 0; oy < ho; oy++) {
       for (let ky = 0; ky < kh; ky++) {
@@ -46,6 +50,111 @@ export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i
       }
     }
   }
+}
+
+/** dw[tap] (C channels, a multiple of 4) += sum over `count` pixels of x * dy, 8 (or 4) channels at a time in registers. */
+// @ts-ignore: decorator
+@inline function tapSums(tap: usize, xp: usize, dp: usize, count: i32, xStep: usize, pixel: usize, c: i32): void {
+  for (let k = 0; k < c; k += 8) {
+    const o = <usize>k << 2;
+    let xq = xp + o;
+    let dq = dp + o;
+    if (k + 8 <= c) {
+      let a0 = v128.load(tap + o);
+      let a1 = v128.load(tap + o, 16);
+      for (let i = 0; i < count; i++, xq += xStep, dq += pixel) {
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(xq), v128.load(dq)));
+        a1 = f32x4.add(a1, f32x4.mul(v128.load(xq, 16), v128.load(dq, 16)));
+      }
+      v128.store(tap + o, a0);
+      v128.store(tap + o, a1, 16);
+    } else { // the last 4 channels
+      let a0 = v128.load(tap + o);
+      for (let i = 0; i < count; i++, xq += xStep, dq += pixel) a0 = f32x4.add(a0, f32x4.mul(v128.load(xq), v128.load(dq)));
+      v128.store(tap + o, a0);
+    }
+  }
+}
+
+/**
+ * depthwiseFilterGrad for m = 1, stride 1, C a multiple of 4, dw zeroed: one output row at a time (its
+ * x and dy rows stay in L1), each tap's channels summed in registers along the row; with 3 taps a row,
+ * the columns where all three land inside x sum them together, each x pixel loaded once for the three.
+ */
+function depthwiseFilterGradRows(x: usize, dy: usize, dw: usize, b: i32, h: i32, w: i32, c: i32,
+  ho: i32, wo: i32, kh: i32, kw: i32, pt: i32, pl: i32): void {
+  const pixel = <usize>c << 2;
+  // columns where every tap of a 3-wide row lands inside x: 0 <= ox - pl and ox - pl + 2 < w
+  const lo = kw == 3 ? min(wo, max(0, pl)) : wo;
+  const hi = kw == 3 ? max(lo, min(wo, w - 2 + pl)) : wo;
+  for (let n = 0; n < b; n++) {
+    for (let oy = 0; oy < ho; oy++) {
+      const dRow = dy + <usize>((n * ho + oy) * wo) * pixel;
+      for (let ky = 0; ky < kh; ky++) {
+        const iy = oy - pt + ky;
+        if (iy < 0 || iy >= h) continue;
+        const xRow = x + <usize>((n * h + iy) * w - pl) * pixel; // x pixel of column ox and tap kx: xRow + (ox + kx) * pixel
+        const taps = dw + <usize>(ky * kw * c) * 4;
+        for (let kx = 0; kx < kw; kx++) {
+          // columns where tap kx lands inside x (0 <= ox - pl + kx < w), less [lo, hi)
+          const a = max(0, pl - kx);
+          const e = min(wo, w + pl - kx);
+          const tap = taps + <usize>(kx * c) * 4;
+          const cut0 = min(e, lo);
+          if (a < cut0) tapSums(tap, xRow + <usize>(a + kx) * pixel, dRow + <usize>a * pixel, cut0 - a, pixel, pixel, c);
+          const cut1 = max(a, hi);
+          if (cut1 < e) tapSums(tap, xRow + <usize>(cut1 + kx) * pixel, dRow + <usize>cut1 * pixel, e - cut1, pixel, pixel, c);
+        }
+        if (lo >= hi) continue;
+        let k = 0;
+        for (; k + 8 <= c; k += 8) threeTaps8(taps, xRow + <usize>lo * pixel + (<usize>k << 2), dRow + <usize>lo * pixel + (<usize>k << 2), hi - lo, pixel, <usize>k << 2);
+        if (k < c) threeTaps4(taps, xRow + <usize>lo * pixel + (<usize>k << 2), dRow + <usize>lo * pixel + (<usize>k << 2), hi - lo, pixel, <usize>k << 2);
+      }
+    }
+  }
+}
+
+/**
+ * The three taps of a kernel row (at taps + o, taps + pixel + o, taps + 2 pixel + o) += x * dy over
+ * `count` columns, 8 channels: each x pixel loaded once for the three, six independent sums (four
+ * chains or fewer wait on the add's latency).
+ */
+function threeTaps8(taps: usize, xp: usize, dp: usize, count: i32, pixel: usize, o: usize): void {
+  const t0 = taps + o;
+  const t1 = t0 + pixel;
+  const t2 = t1 + pixel;
+  let a0 = v128.load(t0), b0 = v128.load(t0, 16), a1 = v128.load(t1), b1 = v128.load(t1, 16), a2 = v128.load(t2), b2 = v128.load(t2, 16);
+  let x0 = v128.load(xp), y0 = v128.load(xp, 16), x1 = v128.load(xp + pixel), y1 = v128.load(xp + pixel, 16);
+  xp += 2 * pixel;
+  for (let i = 0; i < count; i++, xp += pixel, dp += pixel) {
+    const x2 = v128.load(xp), y2 = v128.load(xp, 16);
+    const d = v128.load(dp), e = v128.load(dp, 16);
+    a0 = f32x4.add(a0, f32x4.mul(x0, d)); b0 = f32x4.add(b0, f32x4.mul(y0, e));
+    a1 = f32x4.add(a1, f32x4.mul(x1, d)); b1 = f32x4.add(b1, f32x4.mul(y1, e));
+    a2 = f32x4.add(a2, f32x4.mul(x2, d)); b2 = f32x4.add(b2, f32x4.mul(y2, e));
+    x0 = x1; y0 = y1; x1 = x2; y1 = y2;
+  }
+  v128.store(t0, a0); v128.store(t0, b0, 16); v128.store(t1, a1); v128.store(t1, b1, 16); v128.store(t2, a2); v128.store(t2, b2, 16);
+}
+
+/** threeTaps8 for the last 4 channels. */
+function threeTaps4(taps: usize, xp: usize, dp: usize, count: i32, pixel: usize, o: usize): void {
+  const t0 = taps + o;
+  const t1 = t0 + pixel;
+  const t2 = t1 + pixel;
+  let a0 = v128.load(t0), a1 = v128.load(t1), a2 = v128.load(t2);
+  let x0 = v128.load(xp), x1 = v128.load(xp + pixel);
+  xp += 2 * pixel;
+  for (let i = 0; i < count; i++, xp += pixel, dp += pixel) {
+    const x2 = v128.load(xp);
+    const d = v128.load(dp);
+    a0 = f32x4.add(a0, f32x4.mul(x0, d));
+    a1 = f32x4.add(a1, f32x4.mul(x1, d));
+    a2 = f32x4.add(a2, f32x4.mul(x2, d));
+    x0 = x1;
+    x1 = x2;
+  }
+  v128.store(t0, a0); v128.store(t1, a1); v128.store(t2, a2);
 }
 
 /**
@@ -85,21 +194,24 @@ export function depthwiseInputGrad(dy: usize, f: usize, dx: usize, b: i32, h: i3
   }
 }
 
-/** dx[i] = lo <= x[i] <= hi ? dy[i] : 0 over n float32s (ClipByValue's and ReLU6's gradient). */
-export function clipGrad(x: usize, dy: usize, dx: usize, n: i32, lo: f32, hi: f32): void {
+/**
+ * dx[i] = lo <= x[i] <= hi ? dy[i] : 0 over n float32s (ClipByValue's gradient), or lo < x[i] <= hi
+ * when openLow (ReLU6's: 0 < x <= 6).
+ */
+export function clipGrad(x: usize, dy: usize, dx: usize, n: i32, lo: f32, hi: f32, openLow: bool): void {
   const vlo = f32x4.splat(lo);
   const vhi = f32x4.splat(hi);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     const v = v128.load(x + o);
-    const inside = v128.and(f32x4.ge(v, vlo), f32x4.le(v, vhi));
-    v128.store(dx + o, v128.and(v128.load(dy + o), inside));
+    const above = openLow ? f32x4.gt(v, vlo) : f32x4.ge(v, vlo);
+    v128.store(dx + o, v128.and(v128.load(dy + o), v128.and(above, f32x4.le(v, vhi))));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
     const v = load<f32>(x + o);
-    store<f32>(dx + o, v >= lo && v <= hi ? load<f32>(dy + o) : 0);
+    store<f32>(dx + o, (openLow ? v > lo : v >= lo) && v <= hi ? load<f32>(dy + o) : 0);
   }
 }
 
@@ -170,35 +282,64 @@ export function convFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w
 }
 
 /**
- * Per-channel sums over n pixels of c channels (channels last, c a multiple of 4) into acc [c] float64:
- * of a (center = 0), of (a - center)^2 (b = 0), or of a * (b - center) (all given).
+ * Per-channel sums over n pixels of c channels (channels last, c a multiple of 4) into s1, s2 [c]
+ * float64: s1 = sum(u), s2 = sum(u * v) with u = a - sa, v = b - sb (sa, sb [c] float32 shifts). Blocks
+ * of 32 pixels are summed in float32 registers, one 4-channel group at a time, then added in float64.
  */
-function channelSums(acc: usize, a: usize, b: usize, center: usize, n: i32, c: i32): void {
-  memory.fill(acc, 0, <usize>c << 3);
-  for (let p = 0; p < n; p++) {
-    const row = <usize>(p * c) << 2;
-    for (let k = 0; k < c; k += 4) {
+function channelMoments(s1: usize, s2: usize, a: usize, sa: usize, b: usize, sb: usize, n: i32, c: i32): void {
+  memory.fill(s1, 0, <usize>c << 3);
+  memory.fill(s2, 0, <usize>c << 3);
+  const pixel = <usize>c << 2;
+  for (let p0 = 0; p0 < n; p0 += 32) {
+    const p1 = min(n, p0 + 32);
+    // 8 channels at a time where there are (four sums in flight, not two: the add's latency bounds a chain)
+    for (let k = 0; k < c; k += 8) {
       const o = <usize>k << 2;
-      let v = v128.load(a + row + o);
-      if (center != 0) {
-        const m = v128.load(center + o);
-        v = b == 0 ? f32x4.mul(f32x4.sub(v, m), f32x4.sub(v, m)) : f32x4.mul(v, f32x4.sub(v128.load(b + row + o), m));
+      const wide = k + 8 <= c;
+      const ma = v128.load(sa + o), mb = v128.load(sb + o);
+      const na = wide ? v128.load(sa + o, 16) : ma, nb = wide ? v128.load(sb + o, 16) : mb;
+      let u1 = f32x4.splat(0), u2 = f32x4.splat(0), w1 = f32x4.splat(0), w2 = f32x4.splat(0);
+      let pa = a + <usize>p0 * pixel + o;
+      let pb = b + <usize>p0 * pixel + o;
+      if (wide) {
+        for (let p = p0; p < p1; p++, pa += pixel, pb += pixel) {
+          const u = f32x4.sub(v128.load(pa), ma);
+          const w = f32x4.sub(v128.load(pa, 16), na);
+          u1 = f32x4.add(u1, u);
+          w1 = f32x4.add(w1, w);
+          u2 = f32x4.add(u2, f32x4.mul(u, f32x4.sub(v128.load(pb), mb)));
+          w2 = f32x4.add(w2, f32x4.mul(w, f32x4.sub(v128.load(pb, 16), nb)));
+        }
+        accumulate4(s1 + (<usize>(k + 4) << 3), w1);
+        accumulate4(s2 + (<usize>(k + 4) << 3), w2);
+      } else {
+        for (let p = p0; p < p1; p++, pa += pixel, pb += pixel) {
+          const u = f32x4.sub(v128.load(pa), ma);
+          u1 = f32x4.add(u1, u);
+          u2 = f32x4.add(u2, f32x4.mul(u, f32x4.sub(v128.load(pb), mb)));
+        }
       }
-      accumulate4(acc + (<usize>k << 3), v);
+      accumulate4(s1 + (<usize>k << 3), u1);
+      accumulate4(s2 + (<usize>k << 3), u2);
     }
   }
 }
 
 /**
  * BatchNorm in training over n pixels of c channels (channels last, c a multiple of 4): mean and
- * variance [c] of x (two passes, float64 sums), then y = (x - mean) / sqrt(var + eps) * gamma + beta.
- * scratch: 16c bytes.
+ * variance [c] of x from one pass of float64 sums shifted by the first pixel (x0: no cancellation for
+ * off-centre data), then y = (x - mean) / sqrt(var + eps) * gamma + beta. scratch: 16c bytes.
  */
 export function batchNormForward(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, variance: usize, scratch: usize, n: i32, c: i32, eps: f32): void {
-  channelSums(scratch, x, 0, 0, n, c);
-  for (let k = 0; k < c; k++) store<f32>(mean + (<usize>k << 2), <f32>(load<f64>(scratch + (<usize>k << 3)) / n));
-  channelSums(scratch, x, 0, mean, n, c);
-  for (let k = 0; k < c; k++) store<f32>(variance + (<usize>k << 2), <f32>(load<f64>(scratch + (<usize>k << 3)) / n));
+  const s1 = scratch;
+  const s2 = scratch + (<usize>c << 3);
+  channelMoments(s1, s2, x, x, x, x, n, c);
+  for (let k = 0; k < c; k++) {
+    const d = load<f64>(s1 + (<usize>k << 3)) / n;
+    const o = <usize>k << 2;
+    store<f32>(mean + o, <f32>(<f64>load<f32>(x + o) + d));
+    store<f32>(variance + o, <f32>max(0, load<f64>(s2 + (<usize>k << 3)) / n - d * d));
+  }
   // y = x * s + t per channel
   const s = scratch;
   const t = scratch + (<usize>c << 2);
@@ -220,14 +361,15 @@ export function batchNormForward(x: usize, gamma: usize, beta: usize, y: usize, 
 /**
  * Gradient of batchNormForward: with r = 1/sqrt(var + eps), S1 = sum(dy), S2 = sum(dy * (x - mean)) per
  * channel, dbeta = S1, dgamma = r * S2 and dx = gamma * r * (dy - S1/n - (x - mean) * r^2 * S2/n), taken
- * as dx = a * dy + b * x + d per channel. scratch: 28c bytes.
+ * as dx = a * dy + b * x + d per channel, after one pass for S1 and S2. scratch: 28c bytes.
  */
 export function batchNormBackward(x: usize, dy: usize, mean: usize, variance: usize, gamma: usize, dx: usize, dgamma: usize, dbeta: usize,
   scratch: usize, n: i32, c: i32, eps: f32): void {
   const s1 = scratch;
   const s2 = scratch + (<usize>c << 3);
-  channelSums(s1, dy, 0, 0, n, c);
-  channelSums(s2, dy, x, mean, n, c);
+  const zero = scratch + (<usize>c << 4); // reused for a below
+  memory.fill(zero, 0, <usize>c << 2);
+  channelMoments(s1, s2, dy, zero, x, mean, n, c);
   const a = scratch + (<usize>c << 4);
   const b = a + (<usize>c << 2);
   const d = b + (<usize>c << 2);

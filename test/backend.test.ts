@@ -18,7 +18,11 @@ function cases(): ConvCase[] {
     // Ci % 4 = 0, Co % 8 = 0, >= 100 output pixels: the SIMD conv filter gradient
     {b: 2, h: 12, w: 11, ci: 8, k: 3, s: 1, pad: 'same', co: 8, m: 1}, {b: 1, h: 16, w: 16, ci: 4, k: 5, s: 1, pad: 'valid', co: 16, m: 1},
     {b: 2, h: 23, w: 21, ci: 4, k: 3, s: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]], co: 16, m: 2},
-    {b: 2, h: 7, w: 9, ci: 12, k: 1, s: 1, pad: 'same', co: 16, m: 1}]; // 1x1 through the SIMD kernel
+    // 1x1 through the SIMD kernel, its pixels cut into rows of 63, 39 and 128 (and 49)
+    {b: 2, h: 7, w: 9, ci: 12, k: 1, s: 1, pad: 'same', co: 16, m: 1}, {b: 3, h: 13, w: 11, ci: 8, k: 1, s: 1, pad: 'valid', co: 8, m: 1},
+    {b: 16, h: 4, w: 4, ci: 8, k: 1, s: 1, pad: 'same', co: 8, m: 1}, {b: 1, h: 7, w: 7, ci: 4, k: 1, s: 1, pad: 'valid', co: 24, m: 1},
+    // Ci = 1 and 3 (a first conv): x zero-padded to 4 channels for the SIMD kernel
+    {b: 2, h: 12, w: 10, ci: 1, k: 3, s: 1, pad: 'same', co: 8, m: 1}, {b: 1, h: 21, w: 20, ci: 3, k: 3, s: 2, pad: 'same', co: 16, m: 1}];
   for (const [b, h, w] of [[1, 7, 7], [3, 8, 6], [2, 17, 9]]) {
     for (const k of [1, 3, 5]) {
       for (const s of [1, 2]) {
@@ -141,6 +145,18 @@ test('gradients of conv2d and depthwiseConv2d on wasm match cpu at ResNet-like s
   await tf.setBackend('wasm');
 });
 
+/** `op` of a values() tensor of `shape` and `dtype` on `backend`: its shape and data. */
+async function opOn(backend: string, shape: number[], dtype: tf.DataType, op: (x: tf.Tensor) => tf.Tensor): Promise<{shape: number[]; data: number[]}> {
+  await tf.setBackend(backend);
+  const y = tf.tidy(() => {
+    const v = tf.tensor(values(shape, 9), shape).mul(3);
+    return op(dtype === 'bool' ? v.greater(0) : v.cast(dtype)); // NOTE: wasm's cast to bool keeps raw bytes
+  });
+  const out = {shape: y.shape, data: Array.from(await y.data())};
+  y.dispose();
+  return out;
+}
+
 test('wasm Tile matches the cpu backend for float, int and bool tensors of rank 0 to 5', async () => {
   await useBackend('wasm');
   const before = tf.memory().numTensors;
@@ -149,17 +165,23 @@ test('wasm Tile matches the cpu backend for float, int and bool tensors of rank 
     [[2, 1, 3], [2, 5, 3], 'bool'], [[2, 3, 1, 2, 2], [1, 2, 3, 1, 2], 'float32'], [[4, 2], [0, 3], 'float32'],
   ];
   for (const [shape, reps, dtype] of cases) {
-    const run = async (backend: string) => {
-      await tf.setBackend(backend);
-      const y = tf.tidy(() => {
-        const v = tf.tensor(values(shape, 9), shape).mul(3);
-        return tf.tile(dtype === 'bool' ? v.greater(0) : v.cast(dtype), reps); // NOTE: wasm's cast to bool keeps raw bytes
-      });
-      const out = {shape: y.shape, data: Array.from(await y.data())};
-      y.dispose();
-      return out;
-    };
-    assert.deepEqual(await run('wasm'), await run('cpu'), `tile ${shape} by ${reps} (${dtype})`);
+    const op = (x: tf.Tensor) => tf.tile(x, reps);
+    assert.deepEqual(await opOn('wasm', shape, dtype, op), await opOn('cpu', shape, dtype, op), `tile ${shape} by ${reps} (${dtype})`);
+  }
+  await tf.setBackend('wasm');
+  assert.equal(tf.memory().numTensors, before);
+});
+
+test('wasm Reverse matches the cpu backend on filter taps, inner, several and size-1 axes, for float, int and bool', async () => {
+  await useBackend('wasm');
+  const before = tf.memory().numTensors;
+  const cases: [number[], number[], tf.DataType][] = [
+    [[3, 3, 4, 5], [0, 1], 'float32'], [[1, 1, 6, 2], [0, 1], 'float32'], [[5], [0], 'float32'], [[2, 3, 4], [2], 'int32'],
+    [[2, 3, 4], [0, 2], 'bool'], [[2, 3, 2, 2, 3], [1, 3], 'float32'], [[4, 2], [-1], 'float32'], [[0, 3], [1], 'float32'], [[], [], 'float32'],
+  ];
+  for (const [shape, dims, dtype] of cases) {
+    const op = (x: tf.Tensor) => tf.reverse(x, dims);
+    assert.deepEqual(await opOn('wasm', shape, dtype, op), await opOn('cpu', shape, dtype, op), `reverse ${shape} on ${dims} (${dtype})`);
   }
   await tf.setBackend('wasm');
   assert.equal(tf.memory().numTensors, before);
@@ -237,15 +259,19 @@ test('wasm Identity and same-dtype Cast share data safely: values survive dispos
   assert.equal(tf.engine().findBackend('wasm')!.numDataIds(), wasmIdsBefore, 'wasm data leaked');
 });
 
-test('ClipByValue (ReLU6) gradient equals tf\'s own on wasm (SIMD and JS) and cpu, on the bounds and for NaN', async () => {
+test('ClipByValue and Relu6 gradients equal tf\'s own on wasm (SIMD and JS) and cpu, on the bounds and for NaN', async () => {
   const shape = [3, 5, 3, 7]; // not a multiple of 4: the SIMD kernel's tail runs
   const x = () => {
     const v = values(shape, 11).map((a) => a * 8 - 1);
     [0, 6, -0, NaN, 1e-30].forEach((special, k) => { v[k * 7] = special; }); // on the bounds the clip gradient passes
     return tf.tensor(v, shape);
   };
-  const ops: Record<string, [string, (a: tf.Tensor) => tf.Tensor]> = {
-    relu6: [tf.ClipByValue, (a) => tf.clipByValue(a, 0, 6)],
+  // tf's Relu6 gradient is dy * step(x) * (x <= 6): -0 for negative dy outside (0, 6], NaN at NaN; ours
+  // masks (as ClipByValue's does): 0 there. `same` maps tf's to ours.
+  const same = (v: number) => (Number.isNaN(v) ? 0 : v + 0);
+  const ops: Record<string, [string, (a: tf.Tensor) => tf.Tensor, (v: number) => number]> = {
+    clip: [tf.ClipByValue, (a) => tf.clipByValue(a, 0, 6), (v) => v],
+    relu6: [tf.Relu6, (a) => tf.relu6(a), same],
   };
   const grads = async (backend: string, op: (a: tf.Tensor) => tf.Tensor): Promise<number[]> => {
     await tf.setBackend(backend);
@@ -258,9 +284,10 @@ test('ClipByValue (ReLU6) gradient equals tf\'s own on wasm (SIMD and JS) and cp
   const before = tf.memory().numTensors;
   for (const [backend, simd] of [['wasm', true], ['wasm', false], ['cpu', false]] as const) {
     useSimd(simd);
-    for (const [name, [kernel, op]] of Object.entries(ops)) {
+    for (const [name, [kernel, op, map]] of Object.entries(ops)) {
       const ours = await grads(backend, op);
-      assert.deepEqual(ours, await withTfGradients([kernel], () => grads(backend, op)), `${name} gradient on ${backend}, simd ${simd}`);
+      const theirs = await withTfGradients([kernel], () => grads(backend, op));
+      assert.deepEqual(ours.map(map), theirs.map(map), `${name} gradient on ${backend}, simd ${simd}`);
     }
   }
   useSimd(true);
@@ -389,4 +416,35 @@ test('tf.layers BatchNormalization in training: fused SIMD kernels equal the lay
   fused.grads.forEach((g, i) => close(g, own.grads[i], `grad ${i}`));
   fused.moving.forEach((m, i) => close(m, own.moving[i], `moving ${i}`));
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('tf.layers Conv2D and ReLU(6) while training: a plain Conv2D (no dx for a model input) and one Relu6, equal to the layers\' own ops', async () => {
+  for (const backend of ['wasm', 'cpu']) {
+    await tf.setBackend(backend);
+    const before = tf.memory().numTensors;
+    const conv = tf.layers.conv2d({filters: 8, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: 'glorotNormal'});
+    const [relu6, relu3] = [tf.layers.reLU({maxValue: 6}), tf.layers.reLU({maxValue: 3})];
+    const x = tf.tensor(values([2, 6, 5, 3], 31).map((v) => 8 * v), [2, 6, 5, 3]);
+    const w = tf.tensor(values([2, 6, 5, 8], 32), [2, 6, 5, 8]);
+    tf.dispose(conv.apply(x) as tf.Tensor); // builds it
+    const kernel = conv.trainableWeights[0].read() as tf.Variable;
+    const layers = (relu: tf.layers.Layer) => () => (relu.apply(conv.apply(x)) as tf.Tensor).mul(w).sum() as tf.Scalar;
+    const ops = (max: number) => () => tf.clipByValue(tf.relu(tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, 1, 'same')), 0, max).mul(w).sum() as tf.Scalar;
+    for (const [relu, max] of [[relu6, 6], [relu3, 3]] as const) {
+      let got: {value: tf.Scalar; grads: tf.NamedTensorMap} | undefined;
+      const profile = await tf.profile(() => { got = tf.variableGrads(layers(relu), [kernel]); });
+      const names = new Set(profile.kernels.map((k) => k.name));
+      assert.ok(names.has('Conv2D') && !names.has('FusedConv2D') && !names.has('Conv2DBackpropInput'), `${backend}: ${[...names]}`);
+      assert.equal(names.has('Relu6'), max === 6, `${backend} maxValue ${max}: ${[...names]}`);
+      const want = tf.variableGrads(ops(max), [kernel]);
+      assertClose([got!.value.dataSync() as Float32Array, got!.grads[kernel.name].dataSync() as Float32Array],
+        [want.value.dataSync() as Float32Array, want.grads[kernel.name].dataSync() as Float32Array], 1e-5, `${backend} maxValue ${max}`);
+      tf.dispose([got!.value, want.value, ...Object.values(got!.grads), ...Object.values(want.grads)]);
+    }
+    const infer = await tf.profile(() => conv.apply(x) as tf.Tensor); // no gradient recorded: tf.layers' fused conv
+    assert.ok(infer.kernels.some((k) => k.name === 'FusedConv2D'), `${backend} inference: ${infer.kernels.map((k) => k.name)}`);
+    tf.dispose([x, w, kernel, infer.result as tf.Tensor]);
+    assert.equal(tf.memory().numTensors, before, backend);
+  }
+  await tf.setBackend('wasm');
 });

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import './kernels';
 import './gradients';
+import './layers';
 
 /** Backends this package can start; 'auto' takes the first that starts of tensorflow, webgpu, wasm, cpu. */
 export type BackendName = 'auto' | 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';

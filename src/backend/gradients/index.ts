@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import {clipByValueGradient} from './clip_by_value';
+import {clipByValueGradient, relu6Gradient} from './clip_by_value';
 import {fusedBatchNormGradient} from './fused_batch_norm';
 import {meanGradient, sumGradient} from './reduce';
 
@@ -8,6 +8,7 @@ type Replacement = (original: tf.GradConfig) => tf.GradConfig;
 /** Our gradients, each built on tf's own (which it falls back to outside its fast case). */
 const replacements: Record<string, Replacement> = {
   [tf.ClipByValue]: clipByValueGradient,
+  [tf.Relu6]: relu6Gradient,
   [tf.FusedBatchNorm]: fusedBatchNormGradient,
   [tf.Mean]: meanGradient,
   [tf.Sum]: sumGradient,

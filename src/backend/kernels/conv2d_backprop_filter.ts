@@ -5,14 +5,12 @@ import {convGeometry, inputEdges} from './geometry';
 import {offsetOf, simdKernels} from './simd';
 
 /**
- * Where our SIMD kernel wins (Ci % 4 = 0, Co % 8 = 0): kxk convs from this many output pixels per image
- * (2-3x at 28x28, ~1.4x at 14x14, slower at 7x7); 1x1 from 16 output channels and 7x7 pixels on
- * (1-4x over the matmul; 3x slower at Co = 8, a little slower at 4x4, where each register tile sums
- * too few pixels to pay for loading and storing it).
+ * Where our SIMD kernel wins (Co % 8 = 0): kxk convs from this many output pixels per image (2-3x at
+ * 28x28, ~1.4x at 14x14, slower at 7x7). 1x1 convs always: their pixels are one long row, cut into
+ * rows of up to POINTWISE_ROW (1.1-2x over the matmul below and over the forward conv, also at 4x4).
  */
 const SIMD_MIN_PIXELS = 100;
-const SIMD_MIN_POINTWISE_CO = 16;
-const SIMD_MIN_POINTWISE_PIXELS = 49;
+const POINTWISE_ROW = 128;
 
 /**
  * dW [1, 1, Ci, Co] of a 1x1, stride-1, unpadded conv2d as one matmul x^T dy over the N = B*H*W
@@ -49,14 +47,27 @@ function conv2DBackpropFilter({inputs, backend, attrs}: KernelArgs<'x' | 'dy', t
     g.outHeight === g.inHeight && g.outWidth === g.inWidth && g.padTop === 0 && g.padLeft === 0;
   const simd = simdKernels(backend as BackendWasm);
   const [kh, kw, ci, co] = filterShape;
-  const pixels = g.outHeight * g.outWidth;
-  const wins = pointwise ? co >= SIMD_MIN_POINTWISE_CO && pixels >= SIMD_MIN_POINTWISE_PIXELS : pixels >= SIMD_MIN_PIXELS;
-  if (simd && wins && ci % 4 === 0 && co % 8 === 0 && x.dtype === 'float32' && dy.dtype === 'float32') {
+  const wins = pointwise || g.outHeight * g.outWidth >= SIMD_MIN_PIXELS;
+  if (simd && wins && co % 8 === 0 && x.dtype === 'float32' && dy.dtype === 'float32') {
     const wasm = backend as BackendWasm;
-    const out = wasm.makeOutput(filterShape, 'float32');
-    simd.convFilterGrad(offsetOf(wasm, x), offsetOf(wasm, dy), offsetOf(wasm, out), g.batch, g.inHeight, g.inWidth, ci, co,
-      g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);
-    return out;
+    // as B' images of 1 x R pixels, R the largest divisor of B*H*W up to POINTWISE_ROW
+    const n = g.batch * g.inHeight * g.inWidth;
+    const row = pointwise ? Array.from({length: POINTWISE_ROW}, (_, i) => POINTWISE_ROW - i).find((r) => n % r === 0)! : 0;
+    const [b, h, w, ho, wo] = pointwise ? [n / row, 1, row, 1, row] : [g.batch, g.inHeight, g.inWidth, g.outHeight, g.outWidth];
+    const kernel = (xs: tf.TensorInfo, out: tf.TensorInfo, c: number) => simd.convFilterGrad(offsetOf(wasm, xs), offsetOf(wasm, dy), offsetOf(wasm, out),
+      b, h, w, c, co, ho, wo, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);
+    if (ci % 4 === 0) {
+      const out = wasm.makeOutput(filterShape, 'float32');
+      kernel(x, out, ci);
+      return out;
+    }
+    // Ci not a multiple of 4 (a first conv on 1 or 3 channels): zero channels up to one, sliced off dW
+    const c4 = Math.ceil(ci / 4) * 4;
+    return composed(backend, (ops) => {
+      const out = ops.output([kh, kw, c4, co]);
+      kernel(ops.padOrCrop(x, [[0, 0], [0, 0], [0, 0], [0, c4 - ci]]), out, c4);
+      return ops.stridedSlice(out, [0, 0, 0, 0], filterShape, [1, 1, 1, 1]);
+    });
   }
   if (pointwise) return pointwiseBackpropFilter(x, dy, backend);
   return composed(backend, (ops) => {

@@ -11,11 +11,12 @@ import {clipByValueGradConfig} from './clip_by_value_grad';
 import {fusedBatchNormConfig} from './fused_batch_norm';
 import {splitVConfig, concatConfig} from './split_concat';
 import {batchNormTrainConfigs} from './batch_norm';
+import {reverseConfig} from './reverse';
 
 /**
  * Our wasm kernels: those the backend lacks (three conv gradients, ClipByValue's gradient, the fused
  * BatchNorm in training that batch_norm.ts gives tf.layers) and
- * faster replacements (Conv2DBackpropInput, Tile, Sum, Mean, Identity, Cast, FusedBatchNorm, SplitV, Concat).
+ * faster replacements (Conv2DBackpropInput, Tile, Reverse, Sum, Mean, Identity, Cast, FusedBatchNorm, SplitV, Concat).
  * @example wasmKernels.map((k) => k.kernelName);
  */
 export const wasmKernels: tf.KernelConfig[] = [
@@ -24,6 +25,7 @@ export const wasmKernels: tf.KernelConfig[] = [
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
   tileConfig,
+  reverseConfig,
   sumConfig,
   meanConfig,
   identityConfig,

@@ -9,7 +9,7 @@ export interface SimdKernels {
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
   depthwiseInputGrad(dy: number, filter: number, dx: number, b: number, h: number, w: number, c: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
-  clipGrad(x: number, dy: number, dx: number, n: number, lo: number, hi: number): void;
+  clipGrad(x: number, dy: number, dx: number, n: number, lo: number, hi: number, openLow: boolean): void;
   batchNormForward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, scratch: number, n: number, c: number, eps: number): void;
   batchNormBackward(x: number, dy: number, mean: number, variance: number, gamma: number, dx: number, dgamma: number, dbeta: number,
     scratch: number, n: number, c: number, eps: number): void;

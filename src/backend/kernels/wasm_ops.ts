@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 
 /** A pad (>= 0) or crop (< 0) of one axis: [before, after]. */
 export type PadCrop = [number, number];
@@ -17,6 +18,13 @@ export class WasmOps {
     const kernel = tf.getKernel(name, 'wasm');
     if (kernel == null) throw new Error(`src/backend: wasm kernel ${name} is not registered`);
     const out = kernel.kernelFunc({inputs, backend: this.backend, attrs}) as tf.TensorInfo;
+    this.made.push(out);
+    return out;
+  }
+
+  /** A new tensor for a kernel of ours to fill, freed at the end unless returned by the composition. */
+  output(shape: number[], dtype: tf.DataType = 'float32'): tf.TensorInfo {
+    const out = (this.backend as BackendWasm).makeOutput(shape, dtype);
     this.made.push(out);
     return out;
   }
