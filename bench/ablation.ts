@@ -7,6 +7,8 @@
 // Usage: node dist/bench/ablation.js [--models resnet20,mobilenetv2,resnext] [--variants memory,flops,...]
 //   [--target-flops 0.5] [--interval 25] [--units-per-prune 4 | resnet20:4,mobilenetv2:32] [--finetune-epochs 1]
 //   [--limit N] [--runs 10] [--work runs/ablation] [--prune-only | --measure-only] [--no-browser]
+//   [--extra-epochs N [--extra-lr 0.01]]: then train the baseline and every pruned variant N more epochs, same
+//   schedule for all (gfp train, into <work>/<model>/<variant>+<N>ep), and report that accuracy too
 import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -75,6 +77,25 @@ async function prune(models: string[], names: string[], work: string): Promise<v
   }
 }
 
+/** Where the baseline or a pruned variant trained `epochs` more epochs lies. */
+const extraDir = (work: string, model: string, variant: string, epochs: number): string => path.join(work, model, `${variant}+${epochs}ep`);
+
+/** The same further training for the baseline and every pruned variant: equal accuracy is judged after it. */
+async function trainMore(models: string[], names: string[], work: string, epochs: number): Promise<void> {
+  const limit = arg('limit', '');
+  for (const model of models) {
+    for (const variant of ['baseline', ...names]) {
+      const from = variant === 'baseline' ? startingPoint(model) : path.join(work, model, variant);
+      const out = extraDir(work, model, variant, epochs);
+      if (!fs.existsSync(path.join(from, 'model.json')) || fs.existsSync(path.join(out, 'report.json'))) continue;
+      process.stderr.write(`[ablation] ${model} ${variant}: ${epochs} more epochs\n`);
+      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), 'train', '--model', from, '--epochs', String(epochs), '--lr', arg('extra-lr', '0.01'),
+        '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : []), '--out', out, '--resume'], {stdio: ['ignore', 'ignore', 'inherit']});
+      if (r.status !== 0) throw new Error(`gfp train failed for ${model} ${variant} (exit ${r.status}); rerun to resume`);
+    }
+  }
+}
+
 async function measure(models: string[], names: string[], work: string): Promise<void> {
   await useBackend('wasm');
   const entries: {model: string; variant: string; net: tf.LayersModel; accuracy: number; report?: Record<string, unknown>}[] = [];
@@ -115,13 +136,19 @@ async function measure(models: string[], names: string[], work: string): Promise
       predicted.set(i, {[`predicted_b${lat.batchSize}`]: costsAt(g, counts, lat).time!});
     });
   }
+  const epochs = Number(arg('extra-epochs', '0'));
+  const extraAccuracy = (model: string, variant: string): {epochs: number; accuracy: number} | undefined => {
+    const file = path.join(extraDir(work, model, variant, epochs), 'report.json');
+    return epochs > 0 && fs.existsSync(file) ? {epochs, accuracy: JSON.parse(fs.readFileSync(file, 'utf8')).testAccuracy} : undefined;
+  };
   const rows = entries.map((e, i) => {
     const c = countCosts(e.net);
+    const extra = extraAccuracy(e.model, e.variant);
     const base = entries.findIndex((x) => x.model === e.model && x.variant === 'baseline');
     const webgpu = gpuMs(e.model, e.variant, 64);
     const webgpuBase = gpuMs(e.model, 'baseline', 64);
     const r = e.report as {steps?: number; unitsPerPrune?: number; interval?: number; finetuneEpochs?: number; limit?: number} | undefined;
-    return {model: e.model, variant: e.variant, accuracy: e.accuracy, macs: c.macs, params: c.params, memory: c.memory,
+    return {model: e.model, variant: e.variant, accuracy: e.accuracy, ...(extra ? {accuracy_extra: extra} : {}), macs: c.macs, params: c.params, memory: c.memory,
       latency_ms: {wasm_b1: b1[i].medianMs, wasm_b64: b64[i].medianMs, ...(browser.length ? {browser_wasm_b1: browser[i].b1, browser_wasm_b64: browser[i].b64} : {}),
         ...(webgpu !== undefined ? {webgpu_b64: webgpu} : {}), ...predicted.get(i)},
       speedup_b1: b1[base].medianMs / b1[i].medianMs, speedup_b64: b64[base].medianMs / b64[i].medianMs,
@@ -150,6 +177,8 @@ async function main(): Promise<void> {
   for (const v of names) if (!(v in variants)) throw new Error(`unknown variant "${v}": use ${Object.keys(variants).join(', ')}`);
   const work = path.resolve(arg('work', path.join(root, 'runs', 'ablation')));
   if (!flag('measure-only')) await prune(models, names, work);
+  const extra = Number(arg('extra-epochs', '0'));
+  if (extra > 0 && !flag('measure-only')) await trainMore(models, names, work, extra);
   if (!flag('prune-only')) await measure(models, names, work);
 }
 
