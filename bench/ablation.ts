@@ -8,7 +8,8 @@
 //   [--target-flops 0.5] [--interval 25] [--units-per-prune 4 | resnet20:4,mobilenetv2:32] [--finetune-epochs 1]
 //   [--limit N] [--runs 10] [--work runs/ablation] [--prune-only | --measure-only] [--no-browser]
 //   [--extra-epochs N [--extra-lr 0.01]]: then train the baseline and every pruned variant N more epochs, same
-//   schedule for all (gfp train, into <work>/<model>/<variant>+<N>ep), and report that accuracy too
+//   schedule for all (gfp train, into <work>/<model>/<variant>+<N>ep), and report that accuracy too;
+//   with --merge-extra only add those accuracies to the rows of bench/results/ablation.json (no re-timing)
 import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -20,7 +21,7 @@ import {compareLatency, countCosts, measureInBrowser} from '../src/measure';
 import {LatencyModel, pruner} from '../src/prune';
 import {costsAt} from '../src/prune/costs';
 import {evaluate, loadModel} from '../src/train';
-import {writeResult} from './common';
+import {resultFile, writeResult} from './common';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -80,6 +81,14 @@ async function prune(models: string[], names: string[], work: string): Promise<v
 /** Where the baseline or a pruned variant trained `epochs` more epochs lies. */
 const extraDir = (work: string, model: string, variant: string, epochs: number): string => path.join(work, model, `${variant}+${epochs}ep`);
 
+/** Test accuracy of the baseline or a variant after `epochs` more epochs, once all are done (gfp train rewrites report.json every epoch). */
+const extraAccuracy = (work: string, model: string, variant: string, epochs: number): {epochs: number; accuracy: number} | undefined => {
+  const file = path.join(extraDir(work, model, variant, epochs), 'report.json');
+  if (epochs <= 0 || !fs.existsSync(file)) return undefined;
+  const report = JSON.parse(fs.readFileSync(file, 'utf8')) as {history: unknown[]; testAccuracy: number};
+  return report.history.length === epochs ? {epochs, accuracy: report.testAccuracy} : undefined;
+};
+
 /** The same further training for the baseline and every pruned variant: equal accuracy is judged after it. */
 async function trainMore(models: string[], names: string[], work: string, epochs: number): Promise<void> {
   const limit = arg('limit', '');
@@ -87,7 +96,7 @@ async function trainMore(models: string[], names: string[], work: string, epochs
     for (const variant of ['baseline', ...names]) {
       const from = variant === 'baseline' ? startingPoint(model) : path.join(work, model, variant);
       const out = extraDir(work, model, variant, epochs);
-      if (!fs.existsSync(path.join(from, 'model.json')) || fs.existsSync(path.join(out, 'report.json'))) continue;
+      if (!fs.existsSync(path.join(from, 'model.json')) || extraAccuracy(work, model, variant, epochs)) continue;
       process.stderr.write(`[ablation] ${model} ${variant}: ${epochs} more epochs\n`);
       const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), 'train', '--model', from, '--epochs', String(epochs), '--lr', arg('extra-lr', '0.01'),
         '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : []), '--out', out, '--resume'], {stdio: ['ignore', 'ignore', 'inherit']});
@@ -137,13 +146,9 @@ async function measure(models: string[], names: string[], work: string): Promise
     });
   }
   const epochs = Number(arg('extra-epochs', '0'));
-  const extraAccuracy = (model: string, variant: string): {epochs: number; accuracy: number} | undefined => {
-    const file = path.join(extraDir(work, model, variant, epochs), 'report.json');
-    return epochs > 0 && fs.existsSync(file) ? {epochs, accuracy: JSON.parse(fs.readFileSync(file, 'utf8')).testAccuracy} : undefined;
-  };
   const rows = entries.map((e, i) => {
     const c = countCosts(e.net);
-    const extra = extraAccuracy(e.model, e.variant);
+    const extra = extraAccuracy(work, e.model, e.variant, epochs);
     const base = entries.findIndex((x) => x.model === e.model && x.variant === 'baseline');
     const webgpu = gpuMs(e.model, e.variant, 64);
     const webgpuBase = gpuMs(e.model, 'baseline', 64);
@@ -171,13 +176,26 @@ async function measure(models: string[], names: string[], work: string): Promise
   process.stderr.write(`wrote ${file}\n`);
 }
 
+/** Adds accuracy_extra to the rows of the results file that have it trained, keeping every measurement. */
+function mergeExtra(work: string, epochs: number): void {
+  const file = resultFile('ablation');
+  const results = JSON.parse(fs.readFileSync(file, 'utf8')) as {rows: {model: string; variant: string; accuracy_extra?: unknown}[]};
+  for (const r of results.rows) {
+    const extra = extraAccuracy(work, r.model, r.variant, epochs);
+    if (extra) r.accuracy_extra = extra;
+  }
+  writeResult('ablation', results);
+  process.stderr.write(`accuracy after ${epochs} more epochs: ${results.rows.filter((r) => r.accuracy_extra).length} of ${results.rows.length} rows, in ${file}\n`);
+}
+
 async function main(): Promise<void> {
   const models = arg('models', 'resnet20,mobilenetv2,resnext').split(',');
   const names = arg('variants', Object.keys(variants).join(',')).split(',');
   for (const v of names) if (!(v in variants)) throw new Error(`unknown variant "${v}": use ${Object.keys(variants).join(', ')}`);
   const work = path.resolve(arg('work', path.join(root, 'runs', 'ablation')));
-  if (!flag('measure-only')) await prune(models, names, work);
   const extra = Number(arg('extra-epochs', '0'));
+  if (flag('merge-extra')) return mergeExtra(work, extra);
+  if (!flag('measure-only')) await prune(models, names, work);
   if (extra > 0 && !flag('measure-only')) await trainMore(models, names, work, extra);
   if (!flag('prune-only')) await measure(models, names, work);
 }

@@ -19,11 +19,14 @@ export async function timeRuns(f: () => Promise<void> | void, runs: number, warm
   return times;
 }
 
-/** Write bench/results/<name>.json (or $GFP_RESULTS/<name>.json) atomically (temp file + rename). */
+/** bench/results/<name>.json, or $GFP_RESULTS/<name>.json. */
+export const resultFile = (name: string): string =>
+  path.join(process.env.GFP_RESULTS ?? path.join(__dirname, '..', '..', 'bench', 'results'), `${name}.json`);
+
+/** Write {@link resultFile}(name) atomically (temp file + rename). */
 export function writeResult(name: string, value: unknown): string {
-  const dir = process.env.GFP_RESULTS ?? path.join(__dirname, '..', '..', 'bench', 'results');
-  fs.mkdirSync(dir, {recursive: true});
-  const file = path.join(dir, `${name}.json`);
+  const file = resultFile(name);
+  fs.mkdirSync(path.dirname(file), {recursive: true});
   fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
   fs.renameSync(`${file}.tmp`, file);
   return file;
