@@ -2,7 +2,7 @@
 // half the FLOPs with memory and with flops normalization (same seed, schedule and fine-tuning budget, via
 // `gfp prune`, resumable), then time the three models interleaved in ONE process on wasm and write
 // bench/results/detection.json with rows {variant, ap, ap50, macs, memory, latency_ms}.
-// Usage: node dist/bench/detection.js [--baseline DIR] [--train-epochs 8] [--target-flops 0.5] [--interval 10]
+// Usage: node dist/bench/detection.js [--baseline DIR] [--train-epochs 12] [--target-flops 0.5] [--interval 10]
 //   [--units-per-prune 2] [--finetune-epochs 1] [--lr 2e-4] [--limit N] [--runs 10] [--batch 64] [--work runs/detection/bench]
 import {spawnSync} from 'child_process';
 import * as fs from 'fs';
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const common = ['--dataset', 'fashion-scenes', '--batch-size', '32', '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : [])];
   const baseline = path.resolve(arg('baseline', path.join(work, 'baseline')));
   if (!fs.existsSync(path.join(baseline, 'model.json'))) {
-    gfp(['train', '--model', 'fpn-detector', '--epochs', arg('train-epochs', '8'), ...common, '--out', baseline], 'baseline training');
+    gfp(['train', '--model', 'fpn-detector', '--epochs', arg('train-epochs', '12'), ...common, '--out', baseline], 'baseline training');
   }
   for (const [variant, normalize] of Object.entries(variants)) {
     const out = path.join(work, variant);

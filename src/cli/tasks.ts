@@ -36,15 +36,27 @@ export interface PruneTask {
   finetune?(p: Pruner, s: FinetuneSettings): Promise<void>;
 }
 
+/** A detection set: train and test splits and, for generated sets, fresh training scenes per epoch. */
+export interface DetectionSplits {
+  train: DetectionDataset;
+  test: DetectionDataset;
+  /** The training set of each epoch: `train` at epoch 0, new scenes (as many) after; absent for fixed sets (COCO files). */
+  epochs?: (epoch: number) => DetectionDataset;
+}
+
 /** Detection sets by name: Fashion-MNIST scenes (16384 train from the train items, 512 test from the test items). */
 export type DetectionDatasetName = 'fashion-scenes';
-const detectionSets: Record<DetectionDatasetName, (limit?: number) => Promise<{train: DetectionDataset; test: DetectionDataset}>> = {
+const detectionSets: Record<DetectionDatasetName, (limit?: number) => Promise<DetectionSplits>> = {
   'fashion-scenes': async (limit) => {
-    const {train, test} = await fashionMnist();
+    const items = await fashionMnist();
     // the first N scenes of a seed do not depend on how many are drawn: --limit keeps a prefix
+    const scenes = (seed: number) => detectionScenes(items.train, {count: Math.min(limit ?? 16384, 16384), seed});
+    const train = scenes(1);
     return {
-      train: detectionScenes(train, {count: Math.min(limit ?? 16384, 16384), seed: 1}),
-      test: detectionScenes(test, {count: Math.min(limit ?? 512, 512), seed: 2}),
+      train,
+      test: detectionScenes(items.test, {count: Math.min(limit ?? 512, 512), seed: 2}),
+      // epoch e >= 1 draws new scenes (seed 1000 + e) from the same training items: no scene is seen twice
+      epochs: (epoch) => (epoch === 0 ? train : scenes(1000 + epoch)),
     };
   },
 };
@@ -59,7 +71,7 @@ export const isDetectionDataset = (name: string): boolean => Object.hasOwn(detec
  * Train and test detection sets by name, or from COCO JSON "train.json[,test.json]" (test defaults to train).
  * @example const {train, test} = await loadDetectionDataset('fashion-scenes', 256);
  */
-export async function loadDetectionDataset(name: string, limit?: number): Promise<{train: DetectionDataset; test: DetectionDataset}> {
+export async function loadDetectionDataset(name: string, limit?: number): Promise<DetectionSplits> {
   if (Object.hasOwn(detectionSets, name)) return detectionSets[name as DetectionDatasetName](limit);
   if (!isDetectionDataset(name)) throw new Error(`unknown detection dataset "${name}"; valid: ${Object.keys(detectionSets).join(', ')} or COCO files train.json[,test.json]`);
   const [trainFile, testFile = trainFile] = name.split(',');
@@ -90,7 +102,7 @@ const tasks: Record<TaskKind, (dataset: string, limit?: number) => Promise<Prune
     };
   },
   detection: async (dataset, limit) => {
-    const {train, test} = await loadDetectionDataset(dataset, limit);
+    const {train, test, epochs} = await loadDetectionDataset(dataset, limit);
     const levels = fpnLevels(train.shape);
     return {
       kind: 'detection', train, shape: train.shape, classes: train.classes,
@@ -108,7 +120,7 @@ const tasks: Record<TaskKind, (dataset: string, limit?: number) => Promise<Prune
       finetune: async (p, s) => {
         const steps = Math.max(1, Math.round(s.epochs * Math.floor(train.size / s.batchSize)));
         const weights = p.model.trainableWeights.map((w) => w.read() as tf.Variable);
-        await trainDetector(p.forward() as unknown as DetectorForward, weights, train, levels,
+        await trainDetector(p.forward() as unknown as DetectorForward, weights, epochs ?? train, levels,
           {steps, batchSize: s.batchSize, lr: s.lr, optimizer: s.optimizer, warmupSteps: 0, seed: s.seed, progress: s.progress});
       },
       check: (m) => checkOutput(m, 'detection', dataset),

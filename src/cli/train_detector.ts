@@ -28,12 +28,13 @@ const defaults: Record<OptimizerName, {lr: number; weightDecay: number}> = {
 
 /**
  * Train a detector (fresh named model or a saved one) for `epochs` passes over the train scenes
- * (warm-up, cosine decay), then write it and report.json (AP, AP50 on the test scenes) to `out`.
+ * (warm-up, cosine decay; generated sets draw new scenes every epoch after the first), then write
+ * it and report.json (AP, AP50 on the test scenes) to `out`.
  * @example await trainDetectorCommand({model: 'fpn-detector', dataset: 'fashion-scenes', epochs: 20, out: 'runs/det', batchSize: 32, seed: 0});
  */
 export async function trainDetectorCommand(o: TrainDetectorCommandOptions): Promise<DetectorTrainReport> {
   if (o.resume) throw new Error('gfp train --resume: detectors are trained in one go; run again without --resume');
-  const {train, test} = await loadDetectionDataset(o.dataset, o.limit);
+  const {train, test, epochs} = await loadDetectionDataset(o.dataset, o.limit);
   const model = await resolveModel(o.model, train.shape, train.classes, o.seed);
   if (model.outputs[0].shape.length !== 3) throw new Error(`gfp train: model "${o.model}" is not a detector (output [${model.outputs[0].shape}]); use fpn-detector with dataset "${o.dataset}"`);
   const levels = fpnLevels(train.shape);
@@ -41,7 +42,7 @@ export async function trainDetectorCommand(o: TrainDetectorCommandOptions): Prom
   const {lr, weightDecay} = {...defaults[optimizer], ...(o.lr === undefined ? {} : {lr: o.lr}), ...(o.weightDecay === undefined ? {} : {weightDecay: o.weightDecay})};
   const steps = Math.max(1, o.epochs * Math.floor(train.size / o.batchSize));
   const weights = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const r = await trainDetector((x, training) => model.apply(x, {training}) as tf.Tensor3D, weights, train, levels,
+  const r = await trainDetector((x, training) => model.apply(x, {training}) as tf.Tensor3D, weights, epochs ?? train, levels,
     {steps, batchSize: o.batchSize, lr, seed: o.seed, optimizer: {name: optimizer, weightDecay, ...(optimizer === 'sgd' ? {momentum: 0.9} : {})}, progress: progress(o.json ? 'lines' : 'auto')});
   const {ap, ap50, ap75} = evaluateDetector((x) => model.predict(x) as tf.Tensor3D, test, levels);
   const {macs, params} = countCosts(model);
