@@ -3,7 +3,7 @@
 // `gfp prune`, resumable), then time the three models interleaved in ONE process on wasm and write
 // bench/results/detection.json with rows {variant, ap, ap50, macs, memory, latency_ms}.
 // Usage: node dist/bench/detection.js [--baseline DIR] [--train-epochs 12] [--target-flops 0.5] [--interval 10]
-//   [--units-per-prune 2] [--finetune-epochs 1] [--lr 2e-4] [--limit N] [--runs 10] [--batch 64] [--work runs/detection/bench]
+//   [--units-per-prune 2] [--finetune-epochs 3] [--lr 1e-3] [--limit N] [--runs 10] [--batch 64] [--work runs/detection/bench]
 import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     const out = path.join(work, variant);
     if (fs.existsSync(path.join(out, 'report.json'))) continue;
     gfp(['prune', '--model', baseline, '--normalize', normalize, '--target-flops', arg('target-flops', '0.5'), '--interval', arg('interval', '10'),
-      '--units-per-prune', arg('units-per-prune', '2'), '--finetune-epochs', arg('finetune-epochs', '1'), '--lr', arg('lr', '2e-4'), '--runs', '3',
+      '--units-per-prune', arg('units-per-prune', '2'), '--finetune-epochs', arg('finetune-epochs', '3'), '--lr', arg('lr', '1e-3'), '--runs', '3',
       ...common, '--out', out, '--resume'], `pruning (${variant})`);
   }
 
