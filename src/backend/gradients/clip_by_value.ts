@@ -22,5 +22,5 @@ function clipGradient(kernelName: string, bounds: (attrs: tf.NamedAttrMap) => Cl
 /** ClipByValue's gradient: dy where min <= x <= max. */
 export const clipByValueGradient = clipGradient(tf.ClipByValue, (attrs) => attrs as unknown as tf.ClipByValueAttrs);
 
-/** Relu6's gradient (tf.layers.reLU({maxValue: 6}), see src/backend/layers.ts): dy where 0 < x <= 6. */
+/** Relu6's gradient (tf.relu6): dy where 0 < x <= 6. */
 export const relu6Gradient = clipGradient(tf.Relu6, () => ({clipValueMin: 0, clipValueMax: 6, openMin: true}));

@@ -52,7 +52,8 @@ function conv2DBackpropFilter({inputs, backend, attrs}: KernelArgs<'x' | 'dy', t
     const wasm = backend as BackendWasm;
     // as B' images of 1 x R pixels, R the largest divisor of B*H*W up to POINTWISE_ROW
     const n = g.batch * g.inHeight * g.inWidth;
-    const row = pointwise ? Array.from({length: POINTWISE_ROW}, (_, i) => POINTWISE_ROW - i).find((r) => n % r === 0)! : 0;
+    let row = POINTWISE_ROW;
+    while (n % row !== 0) row--;
     const [b, h, w, ho, wo] = pointwise ? [n / row, 1, row, 1, row] : [g.batch, g.inHeight, g.inWidth, g.outHeight, g.outWidth];
     const kernel = (xs: tf.TensorInfo, out: tf.TensorInfo, c: number) => simd.convFilterGrad(offsetOf(wasm, xs), offsetOf(wasm, dy), offsetOf(wasm, out),
       b, h, w, c, co, ho, wo, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);
