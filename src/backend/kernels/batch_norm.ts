@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 import {KernelArgs} from './wasm_ops';
-import {offsetOf, simdKernels} from './simd';
+import {offsetOf, simdKernels, withScratch} from './simd';
 
 /** Kernel names of the fused BatchNorm in training (wasm only): [y, mean, variance] and [dx, dgamma, dbeta]. */
 export const BatchNormTrain = 'GfpBatchNormTrain';
@@ -11,16 +11,6 @@ const channelsLast = (x: tf.TensorInfo): {n: number; c: number} => {
   const c = x.shape[x.shape.length - 1];
   return {n: tf.util.sizeFromShape(x.shape) / c, c};
 };
-
-/** Runs `kernel` with a float32 scratch of `floats` values, freed afterwards. */
-function withScratch<T>(wasm: BackendWasm, floats: number, kernel: (scratch: number) => T): T {
-  const scratch = wasm.makeOutput([floats], 'float32');
-  try {
-    return kernel(offsetOf(wasm, scratch));
-  } finally {
-    wasm.disposeData(scratch.dataId);
-  }
-}
 
 function batchNormTrain({inputs: {x, gamma, beta}, backend, attrs: {epsilon}}: KernelArgs<'x' | 'gamma' | 'beta', {epsilon: number}>): tf.TensorInfo[] {
   const wasm = backend as BackendWasm;

@@ -15,6 +15,7 @@ export interface SimdKernels {
     scratch: number, n: number, c: number, eps: number): void;
   convFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, ci: number, co: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
+  channelSums(x: number, out: number, scratch: number, outer: number, n: number, c: number, scale: number): void;
 }
 
 type Internals = {wasm: {asm?: {memory?: WebAssembly.Memory}}; dataIdMap: {get(id: object): {memoryOffset: number}}};
@@ -51,3 +52,13 @@ export function simdKernels(backend: BackendWasm): SimdKernels | null {
 
 /** Byte offset of a tensor's data in the wasm heap. */
 export const offsetOf = (backend: BackendWasm, t: tf.TensorInfo): number => (backend as unknown as Internals).dataIdMap.get(t.dataId).memoryOffset;
+
+/** Runs `kernel` with a float32 scratch of `floats` values in the wasm heap (its byte offset), freed afterwards. */
+export function withScratch<T>(wasm: BackendWasm, floats: number, kernel: (scratch: number) => T): T {
+  const scratch = wasm.makeOutput([floats], 'float32');
+  try {
+    return kernel(offsetOf(wasm, scratch));
+  } finally {
+    wasm.disposeData(scratch.dataId);
+  }
+}
