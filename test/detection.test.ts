@@ -273,9 +273,9 @@ test('fpnDetector: one output [B, 84, K + 5]; FPN laterals coupled by the adds; 
   assert.equal(tf.memory().numTensors, before);
 });
 
-test('fpnDetector: the pruned model equals the masked model after random pruning', () => {
+for (const headNorm of [false, true]) test(`fpnDetector${headNorm ? ' with headNorm' : ''}: the pruned model equals the masked model after random pruning`, () => {
   const before = tf.memory().numTensors;
-  const model = fpnDetector({inputShape: [64, 64, 1], classes: 3, seed: 2, width: 8});
+  const model = fpnDetector({inputShape: [64, 64, 1], classes: 3, seed: 2, width: 8, headNorm});
   for (const layer of model.layers) {
     if (layer.getClassName() !== 'BatchNormalization') continue;
     tf.tidy(() => layer.setWeights(layer.getWeights().map((w, i) => tf.randomUniform(w.shape, i === 3 ? 0.5 : -0.5, 1.5, 'float32', 11 + i))));

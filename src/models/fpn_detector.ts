@@ -11,6 +11,8 @@ export interface FpnDetectorOptions extends ModelOptions {
   fpnWidth?: number;
   /** Convs (3x3 + ReLU) in each head tower. Default 2. */
   towerDepth?: number;
+  /** BatchNorm after every tower conv, one per level: the conv is shared, its statistics per level are not (as in EfficientDet). Default false. */
+  headNorm?: boolean;
 }
 
 /** One FPN level: its stride and grid; its locations come level after level, row-major, in the output. */
@@ -80,13 +82,14 @@ export function fpnDetector(opts: FpnDetectorOptions): tf.LayersModel {
 
   // heads: ONE set of layers called on every level (the pruner couples their inputs)
   let seed = opts.seed === undefined ? undefined : opts.seed + 1000;
-  const conv = (name: string, filters: number, biasInitializer?: ReturnType<typeof tf.initializers.constant>) => tf.layers.conv2d({
-    name, filters, kernelSize: 3, padding: 'same',
+  const conv = (name: string, filters: number, biasInitializer?: ReturnType<typeof tf.initializers.constant>, useBias = true) => tf.layers.conv2d({
+    name, filters, kernelSize: 3, padding: 'same', useBias,
     kernelInitializer: tf.initializers.randomNormal({stddev: 0.01, seed: seed === undefined ? undefined : seed++}),
     biasInitializer,
   });
   const tower = (prefix: string) => Array.from({length: towerDepth}, (_, i) => ({
-    conv: conv(`${prefix}_conv${i + 1}`, fpnWidth),
+    conv: conv(`${prefix}_conv${i + 1}`, fpnWidth, undefined, !opts.headNorm),
+    norms: opts.headNorm ? levels.map((_, l) => tf.layers.batchNormalization({name: `${prefix}_bn${i + 1}_p${l + 3}`})) : [],
     relu: tf.layers.reLU({name: `${prefix}_relu${i + 1}`}),
   }));
   const clsTower = tower('cls_tower');
@@ -95,13 +98,15 @@ export function fpnDetector(opts: FpnDetectorOptions): tf.LayersModel {
   const clsOut = conv('cls_logits', opts.classes, tf.initializers.constant({value: -Math.log(99)}));
   const boxOut = conv('box_ltrb', 4);
   const ctrOut = conv('centerness', 1);
-  const run = (layers: ReturnType<typeof tower>, p: Sym): Sym =>
-    layers.reduce((h, l) => l.relu.apply(l.conv.apply(h)) as Sym, p);
+  const run = (layers: ReturnType<typeof tower>, p: Sym, level: number): Sym => layers.reduce((h, l) => {
+    const y = l.conv.apply(h) as Sym;
+    return l.relu.apply(l.norms.length ? l.norms[level].apply(y) : y) as Sym;
+  }, p);
 
   const channels = detectorChannels(opts.classes);
   const outputs = pyramid.map((p, i) => {
-    const cls = clsOut.apply(run(clsTower, p)) as Sym;
-    const boxFeatures = run(boxTower, p);
+    const cls = clsOut.apply(run(clsTower, p, i)) as Sym;
+    const boxFeatures = run(boxTower, p, i);
     const box = boxOut.apply(boxFeatures) as Sym;
     const ctr = ctrOut.apply(boxFeatures) as Sym;
     const joined = tf.layers.concatenate({name: `head_p${i + 3}`}).apply([cls, box, ctr]) as Sym; // [B, h, w, K + 5]
