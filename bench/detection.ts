@@ -2,8 +2,11 @@
 // half the FLOPs with memory and with flops normalization (same seed, schedule and fine-tuning budget, via
 // `gfp prune`, resumable), then time the three models interleaved in ONE process on wasm and write
 // bench/results/detection.json with rows {variant, ap, ap50, macs, memory, latency_ms}.
-// Usage: node dist/bench/detection.js [--baseline DIR] [--train-epochs 12] [--target-flops 0.5] [--interval 10]
-//   [--units-per-prune 2] [--finetune-epochs 3] [--lr 1e-3] [--limit N] [--runs 10] [--batch 64] [--work runs/detection/bench]
+// --extra-epochs N then trains the baseline and both pruned models N more epochs alike (gfp train, --extra-lr,
+// default the pruning lr) into DIR+Nep and adds their AP as `extra` to the rows: the same budget for all three.
+// Usage: node dist/bench/detection.js [--baseline DIR] [--train-epochs 24] [--target-flops 0.5] [--interval 10]
+//   [--units-per-prune 2] [--finetune-epochs 3] [--lr 1e-3] [--extra-epochs 0] [--extra-lr LR] [--limit N] [--runs 10]
+//   [--batch 64] [--work runs/detection/bench]
 import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -34,7 +37,7 @@ async function main(): Promise<void> {
   const common = ['--dataset', 'fashion-scenes', '--batch-size', '32', '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : [])];
   const baseline = path.resolve(arg('baseline', path.join(work, 'baseline')));
   if (!fs.existsSync(path.join(baseline, 'model.json'))) {
-    gfp(['train', '--model', 'fpn-detector', '--epochs', arg('train-epochs', '12'), ...common, '--out', baseline], 'baseline training');
+    gfp(['train', '--model', 'fpn-detector', '--epochs', arg('train-epochs', '24'), ...common, '--out', baseline], 'baseline training');
   }
   for (const [variant, normalize] of Object.entries(variants)) {
     const out = path.join(work, variant);
@@ -42,6 +45,14 @@ async function main(): Promise<void> {
     gfp(['prune', '--model', baseline, '--normalize', normalize, '--target-flops', arg('target-flops', '0.5'), '--interval', arg('interval', '10'),
       '--units-per-prune', arg('units-per-prune', '2'), '--finetune-epochs', arg('finetune-epochs', '3'), '--lr', arg('lr', '1e-3'), '--runs', '3',
       ...common, '--out', out, '--resume'], `pruning (${variant})`);
+  }
+
+  const extraEpochs = Number(arg('extra-epochs', '0'));
+  const extraDir = (dir: string): string => `${dir}+${extraEpochs}ep`;
+  for (const dir of extraEpochs > 0 ? [baseline, ...Object.keys(variants).map((v) => path.join(work, v))] : []) {
+    if (fs.existsSync(path.join(extraDir(dir), 'report.json'))) continue;
+    gfp(['train', '--model', dir, '--epochs', String(extraEpochs), '--lr', arg('extra-lr', arg('lr', '1e-3')), ...common, '--out', extraDir(dir)],
+      `${extraEpochs} more epochs (${path.basename(dir)})`);
   }
 
   await useBackend('wasm');
@@ -60,7 +71,9 @@ async function main(): Promise<void> {
   const rows = entries.map((e, i) => {
     const {macs, memory, params} = countCosts(nets[i]);
     const r = reports[e.variant as Variant];
+    const extra = extraEpochs > 0 ? JSON.parse(fs.readFileSync(path.join(extraDir(e.dir), 'report.json'), 'utf8')) as {ap: number; ap50: number; lr: number} : null;
     return {variant: e.variant, ap: e.ap, ap50: e.ap50, macs, memory, latency_ms: bn[i].medianMs, params, latency_ms_b1: b1[i].medianMs,
+      ...(extra ? {extra: {epochs: extraEpochs, lr: extra.lr, ap: extra.ap, ap50: extra.ap50}} : {}),
       speedup: bn[0].medianMs / bn[i].medianMs, speedup_b1: b1[0].medianMs / b1[i].medianMs,
       ...(r ? {steps: r.steps, interval: r.interval, unitsPerPrune: r.unitsPerPrune, finetuneEpochs: r.finetuneEpochs, lr: r.lr} : {})};
   });
@@ -69,7 +82,8 @@ async function main(): Promise<void> {
     baselineTraining: fs.existsSync(trainReport) ? JSON.parse(fs.readFileSync(trainReport, 'utf8')) : null, rows});
   for (const r of rows) {
     process.stderr.write(`${r.variant.padEnd(9)} AP ${(100 * r.ap).toFixed(1)}  AP50 ${(100 * r.ap50).toFixed(1)}  MACs ${(r.macs / 1e6).toFixed(2)}M  ` +
-      `mem ${r.memory}  b1 ${r.latency_ms_b1.toFixed(2)} ms  b${batch} ${r.latency_ms.toFixed(1)} ms  ${r.speedup.toFixed(2)}x\n`);
+      `mem ${r.memory}  b1 ${r.latency_ms_b1.toFixed(2)} ms  b${batch} ${r.latency_ms.toFixed(1)} ms  ${r.speedup.toFixed(2)}x` +
+      `${r.extra ? `  +${r.extra.epochs} epochs: AP50 ${(100 * r.extra.ap50).toFixed(1)}` : ''}\n`);
   }
   process.stderr.write(`wrote ${file}\n`);
 }
