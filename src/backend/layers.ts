@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 // (the fused BatchNormalization is in kernels/batch_norm.ts).
 
 type LayerCall = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor;
+const tensorOf = (inputs: tf.Tensor | tf.Tensor[]): tf.Tensor => (Array.isArray(inputs) ? inputs[0] : inputs);
 
 interface Conv2DLayer {
   kernel: tf.LayerVariable; bias?: tf.LayerVariable | null; strides: number[]; padding: string;
@@ -17,7 +18,7 @@ interface Conv2DLayer {
 const conv = Object.getPrototypeOf(tf.layers.conv2d({filters: 1, kernelSize: 1})) as {call: LayerCall};
 const convCall = conv.call;
 conv.call = function (this: Conv2DLayer, inputs, kwargs) {
-  const x = Array.isArray(inputs) ? inputs[0] : inputs;
+  const x = tensorOf(inputs);
   const plain = tf.engine().state.gradientDepth > 0 && this.bias == null && this.activation.getClassName() === 'linear' &&
     this.dataFormat === 'channelsLast' && this.dilationRate.every((d) => d === 1) && (this.padding === 'same' || this.padding === 'valid') && x.rank === 4;
   if (!plain) return convCall.call(this, inputs, kwargs);
@@ -31,5 +32,5 @@ const relu = Object.getPrototypeOf(tf.layers.reLU({})) as {call: LayerCall};
 const reluCall = relu.call;
 relu.call = function (this: {maxValue?: number}, inputs, kwargs) {
   if (this.maxValue !== 6) return reluCall.call(this, inputs, kwargs);
-  return tf.relu6(Array.isArray(inputs) ? inputs[0] : inputs);
+  return tf.relu6(tensorOf(inputs));
 };
