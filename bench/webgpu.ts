@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   if (!tree || !fs.existsSync(tree)) throw new Error(`--tree DIR: a folder of <model>/<variant>/model.json, got "${tree}"`);
   const runs = Number(arg('runs', '20'));
   const rows: {model: string; variant: string; [k: string]: unknown}[] = [];
-  const checks: {net: tf.LayersModel; gpu: Float32Array}[] = [];
+  const checks: {dir: string; gpu: Float32Array}[] = [];
   const x = tf.randomUniform([8, 28, 28, 1], 0, 1, 'float32', 1);
   for (const model of fs.readdirSync(tree).sort()) {
     const variants = fs.readdirSync(path.join(tree, model)).filter((v) => fs.existsSync(path.join(tree, model, v, 'model.json')));
@@ -36,15 +36,17 @@ async function main(): Promise<void> {
         speedup_b64: b64[0].medianMs / b64[i].medianMs});
       process.stderr.write(`${model} ${variant}: b1 ${b1[i].medianMs.toFixed(2)} ms, b64 ${b64[i].medianMs.toFixed(2)} ms (${(b64[0].medianMs / b64[i].medianMs).toFixed(2)}x)\n`);
     });
-    for (const net of nets) checks.push({net, gpu: (await (net.predict(x) as tf.Tensor).data()) as Float32Array});
+    for (const [i, net] of nets.entries()) checks.push({dir: path.join(tree, model, order[i]), gpu: (await (net.predict(x) as tf.Tensor).data()) as Float32Array});
   }
-  // the same inputs through the cpu backend (weights move with the backend switch)
-  await tf.setBackend('cpu');
-  checks.forEach(({net, gpu}, i) => {
-    const cpu = (net.predict(x) as tf.Tensor).dataSync() as Float32Array;
-    rows[i].max_abs_diff_vs_cpu = cpu.reduce((m, v, j) => Math.max(m, Math.abs(v - gpu[j])), 0);
-  });
   const info = (tf.backend() as unknown as {adapterInfo?: unknown}).adapterInfo;
+  // the same inputs through the cpu backend, on models loaded afresh there: moving webgpu tensors to another
+  // backend reads them synchronously, which needs OffscreenCanvas in Node
+  const xs = await x.data();
+  await tf.setBackend('cpu');
+  for (const [i, {dir, gpu}] of checks.entries()) {
+    const cpu = ((await loadModel(dir)).predict(tf.tensor(xs, x.shape)) as tf.Tensor).dataSync() as Float32Array;
+    rows[i].max_abs_diff_vs_cpu = cpu.reduce((m, v, j) => Math.max(m, Math.abs(v - gpu[j])), 0);
+  }
   const file = writeResult('webgpu', {backend, gpu: arg('gpu', 'unknown'), adapter: info ?? null, runs, date: new Date().toISOString(), rows});
   process.stderr.write(`wrote ${file}\n`);
 }

@@ -52,7 +52,7 @@ export interface FisherStep { loss: number; fisher: tf.Tensor1D[]; grads: tf.Nam
  * `lossOf` maps the model output to the batch-mean loss; `weights` are differentiated too (pass []
  * to skip); the caller disposes fisher and grads.
  */
-export function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf: (outputs: tf.Tensor) => tf.Scalar, weights: tf.Variable[]): FisherStep {
+export async function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf: (outputs: tf.Tensor) => tf.Scalar, weights: tf.Variable[]): Promise<FisherStep> {
   const b = xs.shape[0];
   const calls = consumerCalls(g);
   const gates = new Map<string, tf.Variable>();
@@ -87,7 +87,7 @@ export function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf: (outp
     delete grads[v.name];
     v.dispose();
   }
-  const loss = value.dataSync()[0];
+  const loss = (await value.data())[0];
   value.dispose();
   return {loss, fisher, grads};
 }

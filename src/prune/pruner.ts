@@ -90,7 +90,8 @@ export interface TrainSettings { optimizer?: Optimizer | OptimizerOptions; lr?: 
 export class Pruner {
   readonly grouping: Grouping;
   kept: Kept;
-  private fisher: tf.Tensor1D[] | null = null;
+  /** Fisher accumulated since the last prune, per space and unit (read back every step: webgpu in Node cannot read synchronously). */
+  private fisher: Float64Array[] | null = null;
   private fisherSteps = 0;
   private lastLoss = NaN;
   private normalizer: Normalizer = 'memory';
@@ -138,7 +139,7 @@ export class Pruner {
     try {
       for (const batch of batches) {
         try {
-          this.step(batch, optimizer ? weights : [], (grads) => optimizer!.apply(weights, weights.map((w) => grads[w.name]), opts.train?.lr ?? 0.01));
+          await this.step(batch, optimizer ? weights : [], (grads) => optimizer!.apply(weights, weights.map((w) => grads[w.name]), opts.train?.lr ?? 0.01));
         } finally {
           disposeBatch(batch);
         }
@@ -155,15 +156,18 @@ export class Pruner {
   }
 
   /** One Fisher step; `update` receives the weight gradients when weights are given. */
-  private step(batch: ScoreBatch, weights: tf.Variable[], update: (grads: tf.NamedTensorMap) => void): void {
+  private async step(batch: ScoreBatch, weights: tf.Variable[], update: (grads: tf.NamedTensorMap) => void): Promise<void> {
     const loss = this.options.loss ?? crossEntropy;
-    const r = fisherStep(this.grouping, this.kept, batch.xs, (outputs) => loss(outputs, batch), weights);
+    const r = await fisherStep(this.grouping, this.kept, batch.xs, (outputs) => loss(outputs, batch), weights);
     try {
       if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} after ${this.fisherSteps} Fisher steps: check the inputs for NaN or lower the learning rate; the masks and the weights are unchanged by this step`);
       if (weights.length) update(r.grads);
-      const old = this.fisher;
-      this.fisher = old ? r.fisher.map((f, i) => old[i].add(f) as tf.Tensor1D) : r.fisher.map((f) => f.clone());
-      tf.dispose(old ?? []);
+      const values = await Promise.all(r.fisher.map((f) => f.data()));
+      this.fisher = values.map((v, i) => {
+        const sum = this.fisher?.[i] ?? new Float64Array(v.length);
+        v.forEach((x, k) => { sum[k] += x; });
+        return sum;
+      });
       this.fisherSteps++;
       this.lastLoss = r.loss;
     } finally {
@@ -172,7 +176,7 @@ export class Pruner {
   }
 
   private fisherValues(): number[][] {
-    return this.grouping.spaces.map((s, i) => (this.fisher ? Array.from(this.fisher[i].dataSync()) : new Array<number>(s.units).fill(0)));
+    return this.grouping.spaces.map((s, i) => (this.fisher ? Array.from(this.fisher[i]) : new Array<number>(s.units).fill(0)));
   }
 
   /**
@@ -216,7 +220,6 @@ export class Pruner {
       const c = costsOf(this.grouping, this.kept);
       removed.push({...best, producers: this.grouping.spaces[best.space].producers, macs: c.macs, memory: c.memory, macsRatio: c.macs / this.baseline.macs});
     }
-    tf.dispose(this.fisher ?? []);
     this.fisher = null;
     this.fisherSteps = 0;
     return removed;
@@ -266,7 +269,7 @@ export class Pruner {
         const skip = epoch === o.resume?.epoch ? o.resume.batchInEpoch : 0;
         for (const batch of o.data.batches(batchSize, {shuffle: true, seed: (o.seed ?? 0) + epoch})) {
           try {
-            if (inEpoch >= skip) this.step(batch, weights, update);
+            if (inEpoch >= skip) await this.step(batch, weights, update);
           } finally {
             disposeBatch(batch);
           }
@@ -350,7 +353,6 @@ export class Pruner {
 
   /** Release the accumulated Fisher. */
   dispose(): void {
-    tf.dispose(this.fisher ?? []);
     this.fisher = null;
   }
 }
