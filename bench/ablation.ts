@@ -115,7 +115,7 @@ async function measure(models: string[], names: string[], work: string): Promise
     // the baseline's accuracy on the same test split the variants were evaluated on
     const {test} = await fashionMnist(reports[0].limit ? {limit: {train: 1, test: reports[0].limit}} : {});
     const base = await loadModel(startingPoint(model));
-    entries.push({model, variant: 'baseline', net: base, accuracy: evaluate(base, test, 256).accuracy});
+    entries.push({model, variant: 'baseline', net: base, accuracy: (await evaluate(base, test, 256)).accuracy});
     for (const [i, [variant, dir]] of dirs.entries()) entries.push({model, variant, net: await loadModel(dir), accuracy: reports[i].pruned.accuracy, report: reports[i]});
   }
   const runs = Number(arg('runs', '10'));

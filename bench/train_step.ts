@@ -1,12 +1,13 @@
 // Per zoo model at batch 64 on the current backend: inference, plain training step and
 // Fisher-scoring training step (medians, same run), their ratios, and a per-kernel profile
 // of one training step. Usage: node dist/bench/train_step.js [--backend wasm] [--runs 5] [--models a,b]
-// [--compare Sum,Mean,FusedBatchNorm,...]: also time each model with tf's own kernels (wasm) and
+// [--compare Sum,Mean,FusedBatchNorm,...]: also time each model with tf's own kernels (wasm or webgpu) and
 // gradients of those names, interleaved with ours, and report both; the name 'simd' switches our SIMD
 // kernels (assembly/kernels.ts) off in the 'tf' variant.
 import * as tf from '@tensorflow/tfjs';
 import {BackendName, useBackend} from '../src/backend';
 import {replacedWasmKernels, wasmKernels} from '../src/backend/kernels';
+import {replacedWebgpuKernels, webgpuKernels} from '../src/backend/kernels/webgpu';
 import {fastGradients, replacedGradients} from '../src/backend/gradients';
 import {useSimd} from '../src/backend/kernels/simd';
 import {zoo, ZooName} from '../src/models';
@@ -19,22 +20,24 @@ const arg = (name: string, fallback: string): string => {
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 
-/** Switches the wasm kernels and gradients named in `names` to ours (true) or tf's own (false). */
+/** Switches the kernels (of the active backend) and gradients named in `names` to ours (true) or tf's own (false). */
 function useOurs(names: string[], ours: boolean): void {
+  const backend = tf.getBackend();
+  const [mine, theirs] = backend === 'webgpu' ? [webgpuKernels, replacedWebgpuKernels] : [wasmKernels, replacedWasmKernels];
   for (const name of names) {
     if (name === 'simd') {
       useSimd(ours);
       continue;
     }
-    const kernel = (ours ? wasmKernels : replacedWasmKernels).find((k) => k.kernelName === name);
+    const kernel = (ours ? mine : theirs).find((k) => k.kernelName === name);
     if (kernel != null) {
-      tf.unregisterKernel(name, 'wasm');
+      tf.unregisterKernel(name, backend);
       tf.registerKernel(kernel);
       kernel.setupFunc?.(tf.backend());
     }
     const grad = (ours ? fastGradients : replacedGradients).find((g) => g.kernelName === name);
     if (grad != null) tf.registerGradient(grad);
-    if (kernel == null && grad == null) throw new Error(`bench/train_step: --compare: we replace no wasm kernel or gradient named ${name}`);
+    if (kernel == null && grad == null) throw new Error(`bench/train_step: --compare: we replace no ${backend} kernel or gradient named ${name}`);
   }
 }
 

@@ -1,10 +1,10 @@
 // Latency on the webgpu backend (an NVIDIA GPU through Dawn and Vulkan) of saved models laid out as
 // DIR/<model>/<variant>/model.json: per model, every variant (baseline included) timed in one process,
-// interleaved run by run, at batch 1 and 64. Writes webgpu.json to bench/results (or $GFP_RESULTS), rows
-// {model, variant, latency_ms: {b1, b64}, speedup_b64, max_abs_diff_vs_cpu}; bench/ablation merges them.
+// interleaved run by run, at batch 1 and 64 (--batches). Writes webgpu.json to bench/results (or $GFP_RESULTS), rows
+// {model, variant, latency_ms: {b1, b64, ...}, speedup: {b1, b64, ...}, speedup_b64, max_abs_diff_vs_cpu}; bench/ablation merges them.
 // Each model's outputs on webgpu are also compared with the cpu backend's on the same inputs.
 // Run by bench/gpu/run.sh.
-// Usage: node dist/bench/webgpu.js --tree DIR [--runs 20] [--gpu "NVIDIA H200"]
+// Usage: node dist/bench/webgpu.js --tree DIR [--runs 20] [--batches 1,64] [--gpu "NVIDIA H200"]
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -23,6 +23,7 @@ async function main(): Promise<void> {
   const tree = arg('tree', '');
   if (!tree || !fs.existsSync(tree)) throw new Error(`--tree DIR: a folder of <model>/<variant>/model.json, got "${tree}"`);
   const runs = Number(arg('runs', '20'));
+  const batches = arg('batches', '1,64').split(',').map(Number);
   const rows: {model: string; variant: string; [k: string]: unknown}[] = [];
   const checks: {dir: string; gpu: Float32Array}[] = [];
   const x = tf.randomUniform([8, 28, 28, 1], 0, 1, 'float32', 1);
@@ -30,11 +31,13 @@ async function main(): Promise<void> {
     const variants = fs.readdirSync(path.join(tree, model)).filter((v) => fs.existsSync(path.join(tree, model, v, 'model.json')));
     const order = ['baseline', ...variants.filter((v) => v !== 'baseline').sort()].filter((v) => variants.includes(v));
     const nets = await Promise.all(order.map((v) => loadModel(path.join(tree, model, v))));
-    const [b1, b64] = [await compareLatency(nets, 1, {runs, warmup: 3}), await compareLatency(nets, 64, {runs, warmup: 3})];
+    const timed: Awaited<ReturnType<typeof compareLatency>>[] = [];
+    for (const b of batches) timed.push(await compareLatency(nets, b, {runs, warmup: 3}));
+    const per = (f: (t: typeof timed[number], i: number) => number | undefined, i: number) => Object.fromEntries(batches.map((b, j) => [`b${b}`, f(timed[j], i)]));
     order.forEach((variant, i) => {
-      rows.push({model, variant, latency_ms: {b1: b1[i].medianMs, b64: b64[i].medianMs}, iqr_ms: {b1: b1[i].iqrMs, b64: b64[i].iqrMs},
-        speedup_b64: b64[0].medianMs / b64[i].medianMs});
-      process.stderr.write(`${model} ${variant}: b1 ${b1[i].medianMs.toFixed(2)} ms, b64 ${b64[i].medianMs.toFixed(2)} ms (${(b64[0].medianMs / b64[i].medianMs).toFixed(2)}x)\n`);
+      const speedup = per((t) => t[0].medianMs / t[i].medianMs, i);
+      rows.push({model, variant, latency_ms: per((t) => t[i].medianMs, i), iqr_ms: per((t) => t[i].iqrMs, i), speedup, speedup_b64: speedup.b64});
+      process.stderr.write(`${model} ${variant}: ${batches.map((b, j) => `b${b} ${timed[j][i].medianMs.toFixed(2)} ms (${(timed[j][0].medianMs / timed[j][i].medianMs).toFixed(2)}x)`).join(', ')}\n`);
     });
     for (const [i, net] of nets.entries()) checks.push({dir: path.join(tree, model, order[i]), gpu: (await (net.predict(x) as tf.Tensor).data()) as Float32Array});
   }

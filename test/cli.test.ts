@@ -159,7 +159,7 @@ test('gfp train + prune on the detector: AP / AP50 in report.json agree with the
   for (const [where, figures] of [[trained, tr], [pruned, report.pruned]] as const) {
     const model = await loadModel(where);
     const before = tf.memory().numTensors;
-    const ref = evaluateDetector((x) => model.predict(x) as tf.Tensor3D, scenes, levels);
+    const ref = await evaluateDetector((x) => model.predict(x) as tf.Tensor3D, scenes, levels);
     assert.equal(tf.memory().numTensors, before);
     assert.ok(Math.abs(ref.ap - figures.ap) < 1e-6 && Math.abs(ref.ap50 - figures.ap50) < 1e-6, `${where}: ${ref.ap50} vs ${figures.ap50}`);
     assert.equal(countCosts(model).macs, figures.macs);

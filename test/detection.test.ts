@@ -185,7 +185,7 @@ test('loss: gamma 0 (the default) is alpha-weighted BCE, with finite gradients w
   assert.equal(tf.memory().numTensors, before);
 });
 
-test('decode: boxes from the ltrb logits, duplicates suppressed; NMS equals tf.image.nonMaxSuppression', () => {
+test('decode: boxes from the ltrb logits, duplicates suppressed; NMS equals tf.image.nonMaxSuppression', async () => {
   const before = tf.memory().numTensors;
   const L = 84;
   const out = new Float32Array(L * 15).fill(-10);
@@ -200,7 +200,7 @@ test('decode: boxes from the ltrb logits, duplicates suppressed; NMS equals tf.i
   set(10, 2, 2, [14, 8, 2, 8]); // [6, 4, 22, 20]: IoU 14*16 / (256 + 256 - 224) = 0.78
   set(40, 5, 3, [8, 8, 8, 8]);
   const outputs = tf.tensor3d(out, [1, L, 15]);
-  const [dets] = decode(outputs, levels, {scoreThreshold: 0.3, iouThreshold: 0.5});
+  const [dets] = await decode(outputs, levels, {scoreThreshold: 0.3, iouThreshold: 0.5});
   outputs.dispose();
   assert.deepEqual(Array.from(dets.classes), [2, 5]);
   assert.deepEqual(Array.from(dets.boxes.subarray(0, 4)).map((v) => Math.round(v * 1e4) / 1e4), [4, 4, 20, 20]);
@@ -237,13 +237,13 @@ test('oracle: outputs built from the assigned targets decode to AP50 >= 0.9 (ass
     out[i * 15 + 14] = Math.log(t.centerness[i] / (1 - t.centerness[i] + 1e-6));
   }
   const outputs = tf.tensor3d(out, [B, L, 15]);
-  const dets = decode(outputs, levels);
+  const dets = await decode(outputs, levels);
   outputs.dispose();
   // the ceiling is below 1: a few boxes get no location (see AssignOptions.ranges)
   const r = averagePrecision(dets, scenes.boxes.map((boxes, i) => ({boxes, labels: scenes.labels[i]})), {classes: 10});
   assert.ok(r.ap50 >= 0.9 && r.ap >= 0.9, `AP ${r.ap}, AP50 ${r.ap50}`);
   // evaluateDetector: the same figures through batches of 16 (the forward returns those images' oracle outputs)
-  const viaBatches = evaluateDetector((xs) => tf.tensor3d(out.subarray(seen * L * 15, (seen += xs.shape[0]) * L * 15), [xs.shape[0], L, 15]), scenes, levels, {batchSize: 16});
+  const viaBatches = await evaluateDetector((xs) => tf.tensor3d(out.subarray(seen * L * 15, (seen += xs.shape[0]) * L * 15), [xs.shape[0], L, 15]), scenes, levels, {batchSize: 16});
   assert.equal(seen, B);
   assert.deepEqual(viaBatches, r);
   assert.equal(tf.memory().numTensors, before);
@@ -336,7 +336,7 @@ test('training on wasm: the loss on a fixed batch falls within 30 steps', async 
     for (const b of scenes.batches(16, {shuffle: true, seed: epoch})) {
       if (steps++ >= 30) { b.xs.dispose(); break; }
       try {
-        detectionStep({forward, variables, optimizer, lr: 2e-3, levels, classes: 10, loss}, b);
+        await detectionStep({forward, variables, optimizer, lr: 2e-3, levels, classes: 10, loss}, b);
       } finally {
         b.xs.dispose();
       }

@@ -152,7 +152,7 @@ describe('fit / evaluate', () => {
     assert.equal(r.steps, 24);
     assert.equal(losses.length, 24);
     assert.ok(r.epochs[5].loss < 0.5 * r.epochs[0].loss, `epoch losses ${r.epochs.map((e) => e.loss)}`);
-    const ev = evaluate(model, data, 10);
+    const ev = await evaluate(model, data, 10);
     assert.equal(tf.memory().numTensors, n0);
     assert.ok(ev.accuracy > 0.9, `accuracy ${ev.accuracy}`);
     model.dispose();
@@ -165,7 +165,7 @@ describe('fit / evaluate', () => {
     model.dispose();
   });
 
-  it('evaluate matches a hand computation (partial last batch, ties go to class 0)', () => {
+  it('evaluate matches a hand computation (partial last batch, ties go to class 0)', async () => {
     // images [1, 2, 1]: logits are the two pixels / 255
     const pixels = [[255, 0], [0, 51], [102, 102], [10, 20], [200, 100]];
     const labels = [0, 1, 1, 1, 1];
@@ -179,7 +179,7 @@ describe('fit / evaluate', () => {
       right += (z[1] > z[0] ? 1 : 0) === labels[i] ? 1 : 0;
     });
     const n0 = tf.memory().numTensors;
-    const ev = evaluate(forward, data, 2);
+    const ev = await evaluate(forward, data, 2);
     assert.equal(tf.memory().numTensors, n0);
     assert.equal(ev.accuracy, right / 5); // 3 of 5: samples 0, 1, 3
     assert.equal(right, 3);
@@ -196,7 +196,7 @@ describe('fit / evaluate', () => {
     const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
     const optimizer = new Optimizer({ name: 'sgd' });
     const batch: Batch = data.batches(4).next().value as Batch;
-    trainStep({ forward: (x, t) => model.apply(x, { training: t }) as tf.Tensor2D, variables, optimizer, lr: 0.5 }, batch);
+    await trainStep({ forward: (x, t) => model.apply(x, { training: t }) as tf.Tensor2D, variables, optimizer, lr: 0.5 }, batch);
     tf.dispose([batch.xs, batch.ys]);
     optimizer.dispose();
     const [gamma, beta, mean, variance] = bn.getWeights().map((w) => Array.from(w.dataSync()));
@@ -216,7 +216,7 @@ describe('fit / evaluate', () => {
       lossSum += Math.log(Math.exp(z[0]) + Math.exp(z[1])) - z[label];
       right += (z[1] > z[0] ? 1 : 0) === label ? 1 : 0;
     });
-    const ev = evaluate(model, data, 4);
+    const ev = await evaluate(model, data, 4);
     assert.ok(Math.abs(ev.loss - lossSum / 4) < 1e-5, `${ev.loss} vs ${lossSum / 4}`);
     assert.equal(ev.accuracy, right / 4);
     model.dispose();

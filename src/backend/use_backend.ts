@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import './kernels';
 import './gradients';
 import './layers';
+import {registerWebgpuKernels} from './kernels/webgpu';
 
 /** Backends this package can start; 'auto' takes the first that starts of tensorflow, webgpu, wasm, cpu. */
 export type BackendName = 'auto' | 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';
@@ -44,9 +45,15 @@ const importEsm = new Function('specifier', 'return import(specifier)') as (s: s
 
 interface Gpu { requestAdapter(): Promise<{isFallbackAdapter?: boolean; info?: {isFallbackAdapter?: boolean}} | null> }
 
+/**
+ * GFP_WEBGPU_SOFTWARE=1 accepts a software Vulkan adapter (Mesa's lavapipe, version 24 or later; Debian 12's
+ * 22.3 lacks what Dawn needs): far slower than wasm, but it runs the webgpu path, e.g. in tests, without a GPU.
+ */
+const acceptSoftware = (): boolean => process.env.GFP_WEBGPU_SOFTWARE === '1';
+
 async function loadWebgpu(): Promise<string | null> {
   const devices = ['/dev/nvidia0', '/dev/dri'];
-  if (process.platform === 'linux' && !devices.some((d) => fs.existsSync(d))) {
+  if (process.platform === 'linux' && !acceptSoftware() && !devices.some((d) => fs.existsSync(d))) {
     return `no GPU device (${devices.join(', ')}) on this machine`;
   }
   try {
@@ -56,12 +63,14 @@ async function loadWebgpu(): Promise<string | null> {
     const adapter = await Promise.race([gpu.requestAdapter(), timeout]);
     if (adapter === 'timeout') return `no WebGPU adapter within ${ADAPTER_TIMEOUT_MS} ms`;
     if (adapter == null) return 'the webgpu package found no adapter (Vulkan driver missing?)';
-    if (adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter) return 'only a software (fallback) WebGPU adapter';
+    if ((adapter.isFallbackAdapter || adapter.info?.isFallbackAdapter) && !acceptSoftware()) return 'only a software (fallback) WebGPU adapter (GFP_WEBGPU_SOFTWARE=1 accepts it)';
     Object.assign(globalThis, webgpu.globals);
     const g = globalThis as {navigator?: {gpu?: Gpu}};
     if (g.navigator?.gpu == null) g.navigator = {...g.navigator, gpu};
     require('@tensorflow/tfjs-backend-webgpu');
-    return tf.findBackendFactory('webgpu') != null ? null : '@tensorflow/tfjs-backend-webgpu registered no backend';
+    if (tf.findBackendFactory('webgpu') == null) return '@tensorflow/tfjs-backend-webgpu registered no backend';
+    registerWebgpuKernels();
+    return null;
   } catch (e) {
     return `webgpu does not load (${(e as Error).message.split('\n')[0]})`;
   }

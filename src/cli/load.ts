@@ -24,8 +24,8 @@ export async function loadDataset(name: string, limit?: number): Promise<{train:
 /** Detectors the CLI builds by name, with their default input shape. */
 export type DetectorName = 'fpn-detector';
 const detectors: Record<DetectorName, {inputShape: [number, number, number]; build: (o: {inputShape: [number, number, number]; classes: number; seed?: number}) => tf.LayersModel}> = {
-  // widths chosen on the Fashion-MNIST scenes: width 16 / FPN 48 underfits (train AP50 = test AP50 = 0.46)
-  'fpn-detector': {inputShape: [64, 64, 1], build: (o) => fpnDetector({...o, width: 24, fpnWidth: 48})},
+  // chosen on the Fashion-MNIST scenes: width 16 / FPN 48 underfits (train AP50 = test AP50 = 0.46); headNorm: +1.8 AP50 after 24 epochs at lr 4e-3
+  'fpn-detector': {inputShape: [64, 64, 1], build: (o) => fpnDetector({...o, width: 24, fpnWidth: 48, headNorm: true})},
 };
 
 /**

@@ -154,9 +154,9 @@ export async function main(argv: string[]): Promise<void> {
       const config = {model: o.model, dataset: o.dataset, limit: o.limit ?? null, targetFlops: o.targetFlops, normalize: o.normalize, grouping: o.grouping,
         interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr, seed: o.seed,
         ...(o.normalize === 'latency' ? {latencyBatch: o.latencyBatch} : {})};
-      const describe = (m: tf.LayersModel): Record<string, number> => {
+      const describe = async (m: tf.LayersModel): Promise<Record<string, number>> => {
         const {macs, params, memory, memoryAll} = countCosts(m);
-        return {...task.quality(m), macs, params, memory, memoryAll};
+        return {...(await task.quality(m)), macs, params, memory, memoryAll};
       };
       const optimizer = new Optimizer(task.optimizer);
       const resumed = o.resume && (await hasCheckpoint(ckptDir)) ? await loadCheckpoint<PruneCheckpoint>(ckptDir) : undefined;
@@ -172,14 +172,14 @@ export async function main(argv: string[]): Promise<void> {
       p.checkTarget(o.targetFlops);
       // profiled once and kept with the checkpoints, so a resumed run ranks by the same timings
       const latencyModel = o.normalize === 'latency' ? resumed?.state.latency ?? (await p.profileLatency({batchSize: o.latencyBatch})) : undefined;
-      const baseline = resumed?.state.baseline ?? describe(model);
+      const baseline = resumed?.state.baseline ?? (await describe(model));
       const show = progress(o.json ? 'lines' : 'auto');
       const run = await p.run({data: train, targetFlops: o.targetFlops, interval: o.interval, unitsPerPrune: o.unitsPerPrune, normalize: o.normalize,
         finetuneEpochs: task.finetune ? 0 : o.finetuneEpochs, batchSize: o.batchSize, lr, seed: o.seed, progress: show, optimizer, resume: resumed?.state.run,
         onCheckpoint: (c) => saveCheckpoint<PruneCheckpoint>(ckptDir, model, optimizer, {config, baseline, run: c, latency: latencyModel})});
       if (task.finetune && o.finetuneEpochs) await task.finetune(p, {epochs: o.finetuneEpochs, batchSize: o.batchSize, lr, seed: o.seed, optimizer, progress: show});
       const small = p.export();
-      const pruned = describe(small);
+      const pruned = await describe(small);
       // both architectures timed in turn, run by run (the weights do not change the time)
       const latency = [];
       for (const b of [1, o.batchSize]) latency.push(await compareLatency([model, small], b, {runs: o.runs, warmup: 2}));

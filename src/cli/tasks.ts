@@ -31,7 +31,7 @@ export interface PruneTask {
   /** Names of the quality figures, e.g. ['accuracy'] or ['ap', 'ap50']. */
   metrics: string[];
   /** Quality figures of a model on the test split, keyed by `metrics`. */
-  quality(model: tf.LayersModel): Record<string, number>;
+  quality(model: tf.LayersModel): Promise<Record<string, number>>;
   /** Fine-tuning of the masked model; undefined: run()'s own (classification batches). */
   finetune?(p: Pruner, s: FinetuneSettings): Promise<void>;
 }
@@ -97,7 +97,7 @@ const tasks: Record<TaskKind, (dataset: string, limit?: number) => Promise<Prune
       kind: 'classification', train, shape: train.shape, classes: train.classes,
       optimizer: {name: 'sgd', momentum: 0.9, weightDecay: 5e-4}, lr: 0.01,
       metrics: ['accuracy'],
-      quality: (m) => ({accuracy: evaluate(m, test, 256).accuracy}),
+      quality: async (m) => ({accuracy: (await evaluate(m, test, 256)).accuracy}),
       check: (m) => checkOutput(m, 'classification', dataset),
     };
   },
@@ -113,8 +113,8 @@ const tasks: Record<TaskKind, (dataset: string, limit?: number) => Promise<Prune
       },
       optimizer: {name: 'adam', weightDecay: 1e-4}, lr: 2e-4,
       metrics: ['ap', 'ap50'],
-      quality: (m) => {
-        const {ap, ap50} = evaluateDetector((x) => m.predict(x) as tf.Tensor3D, test, levels);
+      quality: async (m) => {
+        const {ap, ap50} = await evaluateDetector((x) => m.predict(x) as tf.Tensor3D, test, levels);
         return {ap, ap50};
       },
       finetune: async (p, s) => {
@@ -130,7 +130,7 @@ const tasks: Record<TaskKind, (dataset: string, limit?: number) => Promise<Prune
 
 /**
  * The task of a dataset name: detection for detection sets, classification otherwise.
- * @example const task = await pruneTask('fashion-scenes', 256); task.quality(model); // {ap, ap50}
+ * @example const task = await pruneTask('fashion-scenes', 256); await task.quality(model); // {ap, ap50}
  */
 export async function pruneTask(dataset: string, limit?: number): Promise<PruneTask & {check(model: tf.LayersModel): void}> {
   return tasks[isDetectionDataset(dataset) ? 'detection' : 'classification'](dataset, limit);

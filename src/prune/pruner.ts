@@ -321,9 +321,9 @@ export class Pruner {
 
   /**
    * Accuracy and loss of the masked model.
-   * @example p.evaluate(test).accuracy;
+   * @example (await p.evaluate(test)).accuracy;
    */
-  evaluate(data: BatchSource, batchSize = 256): {loss: number; accuracy: number} {
+  evaluate(data: BatchSource, batchSize = 256): Promise<{loss: number; accuracy: number}> {
     return evaluate(this.forward(), data, batchSize);
   }
 

@@ -38,9 +38,10 @@ export function exportPruned(g: Grouping, kept: Kept): tf.LayersModel {
       layers.set(name, rebuild(layer, config));
       const w = layer.getWeights();
       // NOTE: copied through JS so each weight owns its data: wasm's GatherV2 output keeps a rank-4
-      // shape in the backend, and wasm's _FusedMatMul then rejects it as a Dense bias.
+      // shape in the backend, and wasm's _FusedMatMul then rejects it as a Dense bias. webgpu in Node
+      // cannot read synchronously (and has no such issue): there a clone does.
       const sliced = (): tf.Tensor[] => tf.tidy(() => c.handler.slice!(w, keep, layer)).map((t) => {
-        const copy = tf.tensor(t.dataSync(), t.shape, t.dtype);
+        const copy = tf.getBackend() === 'webgpu' ? t.clone() : tf.tensor(t.dataSync(), t.shape, t.dtype);
         t.dispose();
         return copy;
       });

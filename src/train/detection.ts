@@ -153,10 +153,12 @@ export function detectionLoss(outputs: tf.Tensor3D, targets: DetectionTargets, o
 
 /**
  * The loss terms as numbers (no gradients), e.g. to log what falls.
- * @example const {focal, giou} = detectionLossParts(out, targets);
+ * @example const {focal, giou} = await detectionLossParts(out, targets);
  */
-export function detectionLossParts(outputs: tf.Tensor3D, targets: DetectionTargets, opts: LossOptions = {}): LossParts {
-  const [focal, giou, centerness] = tf.tidy(() => tf.stack(lossTerms(outputs, targets, opts)).dataSync());
+export async function detectionLossParts(outputs: tf.Tensor3D, targets: DetectionTargets, opts: LossOptions = {}): Promise<LossParts> {
+  const terms = tf.tidy(() => tf.stack(lossTerms(outputs, targets, opts)));
+  const [focal, giou, centerness] = await terms.data();
+  terms.dispose();
   return { total: focal + giou + centerness, focal, giou, centerness };
 }
 
@@ -177,13 +179,13 @@ export interface DetectionStepContext {
 
 /**
  * One optimizer step on a detection batch; returns the loss before the update.
- * @example const loss = detectionStep({forward: (x, t) => model.apply(x, {training: t}) as tf.Tensor3D, variables, optimizer, lr: 1e-3, levels, classes: 10}, batch);
+ * @example const loss = await detectionStep({forward: (x, t) => model.apply(x, {training: t}) as tf.Tensor3D, variables, optimizer, lr: 1e-3, levels, classes: 10}, batch);
  */
-export function detectionStep(ctx: DetectionStepContext, batch: DetectionBatch): number {
+export async function detectionStep(ctx: DetectionStepContext, batch: DetectionBatch): Promise<number> {
   const targets = assignTargets(batch.boxes, batch.labels, ctx.levels, ctx.classes, ctx.assign);
   const { value, grads } = tf.variableGrads(() => detectionLoss(ctx.forward(batch.xs, true), targets, ctx.loss), ctx.variables);
   try {
-    const loss = value.dataSync()[0];
+    const loss = (await value.data())[0];
     if (!Number.isFinite(loss)) throw new Error(`detectionStep: loss is ${loss} at step ${ctx.optimizer.step + 1}; the update was not applied`);
     ctx.optimizer.apply(ctx.variables, ctx.variables.map((v) => grads[v.name]), ctx.lr);
     return loss;
@@ -215,19 +217,21 @@ export function nms(boxes: Float32Array, classes: Int32Array, order: number[], i
 /**
  * Boxes, scores and classes per image from outputs [B, L, K + 5]: score = sqrt(sigmoid(class
  * logit) * sigmoid(centerness)) (FCOS), boxes clipped to the image, per-class NMS.
- * @example const dets = decode(out, fpnLevels([64, 64, 1]), {scoreThreshold: 0.05}); dets[0].boxes;
+ * @example const dets = await decode(out, fpnLevels([64, 64, 1]), {scoreThreshold: 0.05}); dets[0].boxes;
  */
-export function decode(outputs: tf.Tensor3D, levels: FpnLevel[], opts: DecodeOptions = {}): Detections[] {
+export async function decode(outputs: tf.Tensor3D, levels: FpnLevel[], opts: DecodeOptions = {}): Promise<Detections[]> {
   const { scoreThreshold = 0.05, iouThreshold = 0.5, maxDetections = 100, preNms = 1000 } = opts;
   const [B, L, C] = outputs.shape;
   const K = C - 5;
   const loc = locationsOf(levels);
   if (loc.x.length !== L) throw new Error(`decode: outputs have ${L} locations but the levels have ${loc.x.length}`);
   const [imageW, imageH] = [levels[0].width * levels[0].stride, levels[0].height * levels[0].stride];
-  const [scores, raw] = tf.tidy(() => {
+  const parts = tf.tidy(() => {
     const [logits, box, ctr] = tf.split(outputs, [K, 4, 1], 2);
-    return [tf.sqrt(tf.sigmoid(logits).mul(tf.sigmoid(ctr))).dataSync(), tf.exp(tf.clipByValue(box, -8, 8)).dataSync()];
+    return [tf.sqrt(tf.sigmoid(logits).mul(tf.sigmoid(ctr))), tf.exp(tf.clipByValue(box, -8, 8))];
   });
+  const [scores, raw] = await Promise.all(parts.map((t) => t.data()));
+  tf.dispose(parts);
   const result: Detections[] = [];
   for (let b = 0; b < B; b++) {
     const cand: { score: number; cls: number; p: number }[] = [];
@@ -260,14 +264,14 @@ export function decode(outputs: tf.Tensor3D, levels: FpnLevel[], opts: DecodeOpt
 
 /**
  * Detections for every image of a batch source, inference mode.
- * @example const dets = detect((x) => model.predict(x) as tf.Tensor3D, scenes.batches(64), levels);
+ * @example const dets = await detect((x) => model.predict(x) as tf.Tensor3D, scenes.batches(64), levels);
  */
-export function detect(forward: (xs: tf.Tensor4D) => tf.Tensor3D, batches: Iterable<DetectionBatch>, levels: FpnLevel[], opts: DecodeOptions = {}): Detections[] {
+export async function detect(forward: (xs: tf.Tensor4D) => tf.Tensor3D, batches: Iterable<DetectionBatch>, levels: FpnLevel[], opts: DecodeOptions = {}): Promise<Detections[]> {
   const all: Detections[] = [];
   for (const batch of batches) {
     try {
       const out = tf.tidy(() => forward(batch.xs));
-      all.push(...decode(out, levels, opts));
+      all.push(...(await decode(out, levels, opts)));
       out.dispose();
     } finally {
       batch.xs.dispose();
@@ -326,7 +330,7 @@ export async function trainDetector(forward: DetectorForward, variables: tf.Vari
         try {
           if (done >= steps) break;
           ctx.lr = learningRate(done, { name: schedule, lr, totalSteps: steps, warmupSteps });
-          recent.push(detectionStep(ctx, batch));
+          recent.push(await detectionStep(ctx, batch));
           if (recent.length > 50) recent.shift();
           done++;
         } finally {
@@ -346,9 +350,9 @@ export async function trainDetector(forward: DetectorForward, variables: tf.Vari
 
 /**
  * COCO-style AP / AP50 of a detector on a detection dataset (inference mode).
- * @example const {ap, ap50} = evaluateDetector((x) => model.predict(x) as tf.Tensor3D, testScenes, levels);
+ * @example const {ap, ap50} = await evaluateDetector((x) => model.predict(x) as tf.Tensor3D, testScenes, levels);
  */
-export function evaluateDetector(forward: (xs: tf.Tensor4D) => tf.Tensor3D, data: DetectionDataset, levels: FpnLevel[], opts: DecodeOptions & { batchSize?: number } = {}): ApResult {
-  const dets = detect(forward, data.batches(opts.batchSize ?? 64), levels, opts);
+export async function evaluateDetector(forward: (xs: tf.Tensor4D) => tf.Tensor3D, data: DetectionDataset, levels: FpnLevel[], opts: DecodeOptions & { batchSize?: number } = {}): Promise<ApResult> {
+  const dets = await detect(forward, data.batches(opts.batchSize ?? 64), levels, opts);
   return averagePrecision(dets, data.boxes.map((boxes, i) => ({ boxes, labels: data.labels[i] })), { classes: data.classes });
 }

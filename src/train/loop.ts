@@ -56,8 +56,10 @@ export function crossEntropy(logits: tf.Tensor2D, ys: tf.Tensor2D): tf.Scalar {
 }
 
 /** Number of rows of logits whose arg-max equals the label. */
-function countCorrect(logits: tf.Tensor2D, labels: Int32Array): number {
-  const predicted = tf.tidy(() => tf.argMax(logits, 1).dataSync());
+async function countCorrect(logits: tf.Tensor2D, labels: Int32Array): Promise<number> {
+  const arg = tf.argMax(logits, 1);
+  const predicted = await arg.data();
+  arg.dispose();
   return labels.reduce((n, label, i) => n + (predicted[i] === label ? 1 : 0), 0);
 }
 
@@ -74,9 +76,10 @@ export interface StepContext {
  * One optimizer step on a batch (forward in training mode, batch-mean cross-entropy, update);
  * returns the loss before the update and the number of correct predictions. Throws
  * NonFiniteLossError, without updating, when the loss is NaN or infinite.
- * @example const {loss} = trainStep({forward: forwardOf(model), variables, optimizer, lr: 0.1}, batch);
+ * Values are read back asynchronously (webgpu in Node cannot read synchronously).
+ * @example const {loss} = await trainStep({forward: forwardOf(model), variables, optimizer, lr: 0.1}, batch);
  */
-export function trainStep(ctx: StepContext, batch: Batch): { loss: number; correct: number } {
+export async function trainStep(ctx: StepContext, batch: Batch): Promise<{ loss: number; correct: number }> {
   let logits: tf.Tensor2D | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const z = ctx.forward(batch.xs, true);
@@ -84,9 +87,9 @@ export function trainStep(ctx: StepContext, batch: Batch): { loss: number; corre
     return crossEntropy(z, batch.ys);
   }, ctx.variables);
   try {
-    const loss = value.dataSync()[0];
+    const loss = (await value.data())[0];
     if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, ctx.optimizer.step + 1);
-    const correct = countCorrect(logits as tf.Tensor2D, batch.labels);
+    const correct = await countCorrect(logits as tf.Tensor2D, batch.labels);
     // variableGrads names gradients by variable name; none for a variable not connected to the loss
     ctx.optimizer.apply(ctx.variables, ctx.variables.map((v) => grads[v.name]), ctx.lr);
     return { loss, correct };
@@ -175,7 +178,7 @@ export async function fit(model: tf.LayersModel, data: BatchSource, opts: FitOpt
       for (const batch of data.batches(batchSize, { shuffle: true, seed: (opts.seed ?? 0) + epoch - 1, augment: opts.augment })) {
         let r: { loss: number; correct: number };
         try {
-          r = trainStep({ forward, variables, optimizer, lr: lrAt(optimizer.step) }, batch);
+          r = await trainStep({ forward, variables, optimizer, lr: lrAt(optimizer.step) }, batch);
         } catch (e) {
           if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(e.loss, e.step, epoch);
           throw e;
@@ -214,19 +217,19 @@ export interface EvalResult {
 
 /**
  * Batch-mean cross-entropy and accuracy over all of `data`, inference mode (BatchNorm moving statistics).
- * @example const {loss, accuracy} = evaluate(model, test, 256);
+ * @example const {loss, accuracy} = await evaluate(model, test, 256);
  */
-export function evaluate(model: tf.LayersModel | Forward, data: BatchSource, batchSize = 256, show: Progress = makeProgress('silent')): EvalResult {
+export async function evaluate(model: tf.LayersModel | Forward, data: BatchSource, batchSize = 256, show: Progress = makeProgress('silent')): Promise<EvalResult> {
   const forward = typeof model === 'function' ? model : forwardOf(model);
   let [lossSum, correct, samples, steps] = [0, 0, 0, 0];
   show.start('evaluate', Math.ceil(data.size / batchSize));
   for (const batch of data.batches(batchSize)) {
     try {
       const n = batch.labels.length;
-      const [loss, right] = tf.tidy(() => {
-        const logits = forward(batch.xs, false);
-        return [crossEntropy(logits, batch.ys).dataSync()[0], countCorrect(logits, batch.labels)];
-      });
+      const logits = tf.tidy(() => forward(batch.xs, false));
+      const ce = crossEntropy(logits, batch.ys);
+      const [loss, right] = [(await ce.data())[0], await countCorrect(logits, batch.labels)];
+      tf.dispose([logits, ce]);
       [lossSum, correct, samples, steps] = [lossSum + loss * n, correct + right, samples + n, steps + 1];
       show.update(steps, { loss: lossSum / samples, acc: correct / samples, samples });
     } finally {

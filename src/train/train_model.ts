@@ -226,7 +226,7 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainReport> {
       progress: show,
       signal: o.signal,
       onEpoch: async (s) => {
-        const ev = evaluate(trained, data.test, batchSize, show);
+        const ev = await evaluate(trained, data.test, batchSize, show);
         const row: HistoryRow = { epoch: s.epoch, trainLoss: s.loss, trainAcc: s.acc, testLoss: ev.loss, testAcc: ev.accuracy, seconds: s.seconds };
         const rng = { seed: config.seed, nextShuffleSeed: config.seed + s.epoch };
         state = { ...state, epoch: s.epoch, step: optimizer.step, rng, history: [...state.history, row] };

@@ -5,18 +5,18 @@ import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 export type PadCrop = [number, number];
 
 /**
- * Runs wasm kernels on TensorInfos and frees every intermediate it made when the composition ends.
+ * Runs a backend's kernels (wasm's unless told) on TensorInfos and frees every intermediate it made when the composition ends.
  * @example composed(backend, (ops) => ops.transpose(x, [1, 0]));
  */
 export class WasmOps {
   private readonly made: tf.TensorInfo[] = [];
 
-  constructor(readonly backend: tf.KernelBackend) {}
+  constructor(readonly backend: tf.KernelBackend, readonly backendName = 'wasm') {}
 
-  /** Runs `name` on the wasm backend; the result is freed at the end unless returned by the composition. */
+  /** Runs `name` on the backend; the result is freed at the end unless returned by the composition. */
   run(name: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): tf.TensorInfo {
-    const kernel = tf.getKernel(name, 'wasm');
-    if (kernel == null) throw new Error(`src/backend: wasm kernel ${name} is not registered`);
+    const kernel = tf.getKernel(name, this.backendName);
+    if (kernel == null) throw new Error(`src/backend: ${this.backendName} kernel ${name} is not registered`);
     const out = kernel.kernelFunc({inputs, backend: this.backend, attrs}) as tf.TensorInfo;
     this.made.push(out);
     return out;
@@ -89,8 +89,8 @@ export class WasmOps {
  * (which must be made by `ops`, never one of the kernel's inputs).
  * @example const y = composed(backend, (ops) => ops.reshape(ops.transpose(x, [1, 0]), [-1]));
  */
-export function composed(backend: tf.KernelBackend, compose: (ops: WasmOps) => tf.TensorInfo): tf.TensorInfo {
-  const ops = new WasmOps(backend);
+export function composed(backend: tf.KernelBackend, compose: (ops: WasmOps) => tf.TensorInfo, backendName = 'wasm'): tf.TensorInfo {
+  const ops = new WasmOps(backend, backendName);
   return ops.finish(compose(ops));
 }
 
