@@ -9,7 +9,7 @@
 //   [--limit N] [--runs 10] [--work runs/ablation] [--prune-only | --measure-only] [--no-browser]
 //   [--extra-epochs N [--extra-lr 0.01]]: then train the baseline and every pruned variant N more epochs, same
 //   schedule for all (gfp train, into <work>/<model>/<variant>+<N>ep), and report that accuracy too;
-//   with --merge-extra only add those accuracies to the rows of bench/results/ablation.json (no re-timing)
+//   with --merge-extra only add those accuracies, and the webgpu columns, to the rows of bench/results/ablation.json (no re-timing)
 import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -128,10 +128,6 @@ async function measure(models: string[], names: string[], work: string): Promise
       browser.push({b1: r.measurements[0].latency[0].medianMs, b64: r.measurements[0].latency[1].medianMs});
     }
   }
-  const gpuFile = path.join(root, 'bench', 'results', 'webgpu.json');
-  const gpu = fs.existsSync(gpuFile) ? JSON.parse(fs.readFileSync(gpuFile, 'utf8')) : null;
-  const gpuMs = (model: string, variant: string, batch: number): number | undefined =>
-    gpu?.rows.find((r: {model: string; variant: string}) => r.model === model && r.variant === variant)?.latency_ms[`b${batch}`];
   // the latency variant's per-layer model, asked to predict every variant's time from its kept units
   const predicted = new Map<number, Record<string, number>>();
   for (const model of new Set(entries.map((e) => e.model))) {
@@ -150,15 +146,14 @@ async function measure(models: string[], names: string[], work: string): Promise
     const c = countCosts(e.net);
     const extra = extraAccuracy(work, e.model, e.variant, epochs);
     const base = entries.findIndex((x) => x.model === e.model && x.variant === 'baseline');
-    const webgpu = gpuMs(e.model, e.variant, 64);
-    const webgpuBase = gpuMs(e.model, 'baseline', 64);
+    const gpu = webgpuColumns(e.model, e.variant);
     const r = e.report as {steps?: number; unitsPerPrune?: number; interval?: number; finetuneEpochs?: number; limit?: number} | undefined;
     return {model: e.model, variant: e.variant, accuracy: e.accuracy, ...(extra ? {accuracy_extra: extra} : {}), macs: c.macs, params: c.params, memory: c.memory,
       latency_ms: {wasm_b1: b1[i].medianMs, wasm_b64: b64[i].medianMs, ...(browser.length ? {browser_wasm_b1: browser[i].b1, browser_wasm_b64: browser[i].b64} : {}),
-        ...(webgpu !== undefined ? {webgpu_b64: webgpu} : {}), ...predicted.get(i)},
+        ...gpu.latency, ...predicted.get(i)},
       speedup_b1: b1[base].medianMs / b1[i].medianMs, speedup_b64: b64[base].medianMs / b64[i].medianMs,
       ...(browser.length ? {browser_speedup_b64: browser[base].b64 / browser[i].b64} : {}),
-      ...(webgpu !== undefined && webgpuBase !== undefined ? {webgpu_speedup_b64: webgpuBase / webgpu} : {}),
+      ...gpu.speedup,
       ...(r ? {steps: r.steps, unitsPerPrune: r.unitsPerPrune, interval: r.interval, finetuneEpochs: r.finetuneEpochs, limit: r.limit} : {})};
   });
   // variants asked for but not pruned: -I cannot reach the target where coupled spaces hold most FLOPs
@@ -167,7 +162,7 @@ async function measure(models: string[], names: string[], work: string): Promise
     return {model, variant, minFlopsRatio: p.minFlopsRatio()};
   }));
   const file = writeResult('ablation', {backend: 'wasm', runs, date: new Date().toISOString(), args: process.argv.slice(2),
-    ...(gpu ? {webgpu: {gpu: gpu.gpu, date: gpu.date}} : {}), rows, unreachable, paper});
+    ...webgpuSource(), rows, unreachable, paper});
   for (const u of unreachable) process.stderr.write(`${u.model} ${u.variant}: not pruned, at most ${(100 * (1 - u.minFlopsRatio)).toFixed(1)}% of the FLOPs can go\n`);
   for (const r of rows) {
     process.stderr.write(`${r.model.padEnd(12)} ${r.variant.padEnd(12)} acc ${(100 * r.accuracy).toFixed(2)}  MACs ${(r.macs / 1e6).toFixed(2)}M  ` +
@@ -177,14 +172,37 @@ async function measure(models: string[], names: string[], work: string): Promise
 }
 
 /** Adds accuracy_extra to the rows of the results file that have it trained, keeping every measurement. */
+/** bench/results/webgpu.json (bench/gpu), or null. */
+function webgpuResults(): {gpu: string; date: string; rows: {model: string; variant: string; latency_ms: Record<string, number>}[]} | null {
+  const file = path.join(root, 'bench', 'results', 'webgpu.json');
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : null;
+}
+
+const webgpuSource = (): {webgpu?: {gpu: string; date: string}} => {
+  const gpu = webgpuResults();
+  return gpu ? {webgpu: {gpu: gpu.gpu, date: gpu.date}} : {};
+};
+
+/** A row's webgpu latencies (webgpu_b1, webgpu_b64, ...) and speed-ups over its baseline (webgpu_speedup_b64, ...), every batch timed. */
+function webgpuColumns(model: string, variant: string): {latency: Record<string, number>; speedup: Record<string, number>} {
+  const rows = webgpuResults()?.rows ?? [];
+  const [row, base] = [variant, 'baseline'].map((v) => rows.find((r) => r.model === model && r.variant === v));
+  const batches = Object.keys(row?.latency_ms ?? {});
+  return {latency: Object.fromEntries(batches.map((b) => [`webgpu_${b}`, row!.latency_ms[b]])),
+    speedup: base ? Object.fromEntries(batches.map((b) => [`webgpu_speedup_${b}`, base.latency_ms[b] / row!.latency_ms[b]])) : {}};
+}
+
 function mergeExtra(work: string, epochs: number): void {
   const file = resultFile('ablation');
-  const results = JSON.parse(fs.readFileSync(file, 'utf8')) as {rows: {model: string; variant: string; accuracy_extra?: unknown}[]};
+  const results = JSON.parse(fs.readFileSync(file, 'utf8')) as {rows: {model: string; variant: string; accuracy_extra?: unknown; latency_ms: Record<string, number>}[]};
   for (const r of results.rows) {
     const extra = extraAccuracy(work, r.model, r.variant, epochs);
     if (extra) r.accuracy_extra = extra;
+    const gpu = webgpuColumns(r.model, r.variant);
+    Object.assign(r, gpu.speedup);
+    Object.assign(r.latency_ms, gpu.latency);
   }
-  writeResult('ablation', results);
+  writeResult('ablation', {...results, ...webgpuSource()});
   process.stderr.write(`accuracy after ${epochs} more epochs: ${results.rows.filter((r) => r.accuracy_extra).length} of ${results.rows.length} rows, in ${file}\n`);
 }
 
