@@ -171,27 +171,23 @@ async function measure(models: string[], names: string[], work: string): Promise
   process.stderr.write(`wrote ${file}\n`);
 }
 
-/** Adds accuracy_extra to the rows of the results file that have it trained, keeping every measurement. */
-/** bench/results/webgpu.json (bench/gpu), or null. */
-function webgpuResults(): {gpu: string; date: string; rows: {model: string; variant: string; latency_ms: Record<string, number>}[]} | null {
-  const file = path.join(root, 'bench', 'results', 'webgpu.json');
-  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : null;
-}
+/** bench/results/webgpu.json (bench/gpu), read once, or null. */
+const webgpuFile = path.join(root, 'bench', 'results', 'webgpu.json');
+const webgpu: {gpu: string; date: string; rows: {model: string; variant: string; latency_ms: Record<string, number>}[]} | null =
+  fs.existsSync(webgpuFile) ? JSON.parse(fs.readFileSync(webgpuFile, 'utf8')) : null;
 
-const webgpuSource = (): {webgpu?: {gpu: string; date: string}} => {
-  const gpu = webgpuResults();
-  return gpu ? {webgpu: {gpu: gpu.gpu, date: gpu.date}} : {};
-};
+const webgpuSource = (): {webgpu?: {gpu: string; date: string}} => (webgpu ? {webgpu: {gpu: webgpu.gpu, date: webgpu.date}} : {});
 
 /** A row's webgpu latencies (webgpu_b1, webgpu_b64, ...) and speed-ups over its baseline (webgpu_speedup_b64, ...), every batch timed. */
 function webgpuColumns(model: string, variant: string): {latency: Record<string, number>; speedup: Record<string, number>} {
-  const rows = webgpuResults()?.rows ?? [];
+  const rows = webgpu?.rows ?? [];
   const [row, base] = [variant, 'baseline'].map((v) => rows.find((r) => r.model === model && r.variant === v));
   const batches = Object.keys(row?.latency_ms ?? {});
   return {latency: Object.fromEntries(batches.map((b) => [`webgpu_${b}`, row!.latency_ms[b]])),
     speedup: base ? Object.fromEntries(batches.map((b) => [`webgpu_speedup_${b}`, base.latency_ms[b] / row!.latency_ms[b]])) : {}};
 }
 
+/** Adds accuracy_extra (and the webgpu columns) to the rows of the results file, keeping every measurement. */
 function mergeExtra(work: string, epochs: number): void {
   const file = resultFile('ablation');
   const results = JSON.parse(fs.readFileSync(file, 'utf8')) as {rows: {model: string; variant: string; accuracy_extra?: unknown; latency_ms: Record<string, number>}[]};

@@ -64,7 +64,8 @@ function depthwiseConv2dNativeBackpropFilter(args: KernelArgs<'x' | 'dy', tf.Dep
   }, 'webgpu');
 }
 
-const ours: tf.KernelConfig[] = [
+/** Our webgpu kernels: conv filter gradients composed of the backend's slices, concat and matmul. */
+export const webgpuKernels: readonly tf.KernelConfig[] = [
   {kernelName: 'Conv2DBackpropFilter', backendName: 'webgpu', kernelFunc: conv2DBackpropFilter as unknown as tf.KernelFunc},
   {kernelName: 'DepthwiseConv2dNativeBackpropFilter', backendName: 'webgpu', kernelFunc: depthwiseConv2dNativeBackpropFilter as unknown as tf.KernelFunc},
 ];
@@ -78,16 +79,13 @@ function own(name: string): (args: unknown) => tf.TensorInfo {
   return k.kernelFunc as unknown as (args: unknown) => tf.TensorInfo;
 }
 
-/** Our webgpu kernels: conv filter gradients composed of the backend's slices, concat and matmul. */
-export const webgpuKernels: readonly tf.KernelConfig[] = ours;
-
 /**
  * Registers our webgpu kernels over the backend's own (call after @tensorflow/tfjs-backend-webgpu has
  * registered its kernels); their own stay in {@link replacedWebgpuKernels}.
  * @example registerWebgpuKernels(); tf.getKernel('Conv2DBackpropFilter', 'webgpu') === webgpuKernels[0];
  */
 export function registerWebgpuKernels(): void {
-  for (const k of ours) {
+  for (const k of webgpuKernels) {
     const theirs = tf.getKernel(k.kernelName, 'webgpu');
     if (theirs === k) continue;
     if (theirs != null) {
