@@ -4,6 +4,8 @@
 // bench/results/detection.json with rows {variant, ap, ap50, macs, memory, latency_ms}.
 // --extra-epochs N then trains the baseline and both pruned models N more epochs alike (gfp train, --extra-lr,
 // default the pruning lr) into DIR+Nep and adds their AP as `extra` to the rows: the same budget for all three.
+// Every model is evaluated here on the same test scenes; ap50_drop (pruned - baseline) comes with the standard
+// error of a paired bootstrap over those scenes (ap50_drop_se), so that a drop can be told from noise.
 // Usage: node dist/bench/detection.js [--baseline DIR] [--train-epochs 24] [--target-flops 0.5] [--interval 10]
 //   [--units-per-prune 2] [--finetune-epochs 3] [--lr 1e-3] [--extra-epochs 0] [--extra-lr LR] [--limit N] [--runs 10]
 //   [--batch 64] [--work runs/detection/bench]
@@ -12,8 +14,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
-import {compareLatency, countCosts} from '../src/measure';
-import {loadModel} from '../src/train';
+import {loadDetectionDataset} from '../src/cli/tasks';
+import {mulberry32} from '../src/data/prng';
+import {averagePrecision, compareLatency, countCosts, ImageDetections, ImageTruth} from '../src/measure';
+import {fpnLevels} from '../src/models';
+import {detect, loadModel} from '../src/train';
 import {writeResult} from './common';
 
 const arg = (name: string, fallback: string): string => {
@@ -26,6 +31,21 @@ const gfp = (args: string[], what: string): void => {
   const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), ...args], {stdio: ['ignore', 'ignore', 'inherit']});
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}); rerun to resume`);
 };
+
+/** AP50 of `dets[i]` against `truth[i]` over the scenes `idx`. */
+const ap50Of = (dets: ImageDetections[], truth: ImageTruth[], idx: number[], classes: number): number =>
+  averagePrecision(idx.map((i) => dets[i]), idx.map((i) => truth[i]), {classes, iouThresholds: [0.5]}).ap50;
+
+/** Standard deviation of AP50(b) - AP50(a) over `rounds` resamplings (with replacement) of the same scenes for both. */
+function pairedBootstrapSe(a: ImageDetections[], b: ImageDetections[], truth: ImageTruth[], classes: number, rounds = 200): number {
+  const rand = mulberry32(12345);
+  const diffs = Array.from({length: rounds}, () => {
+    const idx = truth.map(() => Math.floor(rand() * truth.length));
+    return ap50Of(b, truth, idx, classes) - ap50Of(a, truth, idx, classes);
+  });
+  const mean = diffs.reduce((x, y) => x + y, 0) / rounds;
+  return Math.sqrt(diffs.reduce((x, y) => x + (y - mean) ** 2, 0) / (rounds - 1));
+}
 
 /** Pruned variants: the normalizer each one uses. */
 const variants = {memory: 'memory', flops: 'flops'} as const;
@@ -57,12 +77,25 @@ async function main(): Promise<void> {
 
   await useBackend('wasm');
   const reports = Object.fromEntries(Object.keys(variants).map((v) => [v, JSON.parse(fs.readFileSync(path.join(work, v, 'report.json'), 'utf8'))])) as Record<Variant, {
-    baseline: {ap: number; ap50: number}; pruned: {ap: number; ap50: number}; steps: number; interval: number; unitsPerPrune: number; finetuneEpochs: number; lr: number}>;
-  // the baseline's AP: measured by gfp prune on the same test scenes (identical in both reports)
-  const entries: {variant: string; dir: string; ap: number; ap50: number}[] = [
-    {variant: 'baseline', dir: baseline, ...reports.memory.baseline},
-    ...Object.keys(variants).map((v) => ({variant: v, dir: path.join(work, v), ...reports[v as Variant].pruned})),
-  ];
+    steps: number; interval: number; unitsPerPrune: number; finetuneEpochs: number; lr: number}>;
+  const entries = [{variant: 'baseline', dir: baseline}, ...Object.keys(variants).map((v) => ({variant: v, dir: path.join(work, v)}))];
+  const {test} = await loadDetectionDataset('fashion-scenes', limit ? Number(limit) : undefined);
+  const truth = test.boxes.map((boxes, i) => ({boxes, labels: test.labels[i]}));
+  const levels = fpnLevels(test.shape);
+  /** AP, AP50 and the AP50 drop against `ref` (with its bootstrap SE) of the model in `dir`, on the test scenes. */
+  const quality = async (dir: string, ref?: ImageDetections[]) => {
+    const model = await loadModel(dir);
+    const dets = await detect((x) => model.predict(x) as tf.Tensor3D, test.batches(64), levels);
+    model.dispose();
+    const {ap, ap50} = averagePrecision(dets, truth, {classes: test.classes});
+    const drop = ref ? {ap50_drop: ap50 - ap50Of(ref, truth, truth.map((_, i) => i), test.classes), ap50_drop_se: pairedBootstrapSe(ref, dets, truth, test.classes)} : {};
+    return {dets, ap, ap50, ...drop};
+  };
+  const measured = [await quality(baseline)];
+  for (const e of entries.slice(1)) measured.push(await quality(e.dir, measured[0].dets));
+  const extras = extraEpochs > 0 ? [await quality(extraDir(baseline))] : [];
+  for (const e of extraEpochs > 0 ? entries.slice(1) : []) extras.push(await quality(extraDir(e.dir), extras[0].dets));
+
   const nets: tf.LayersModel[] = [];
   for (const e of entries) nets.push(await loadModel(e.dir));
   const runs = Number(arg('runs', '10'));
@@ -71,19 +104,23 @@ async function main(): Promise<void> {
   const rows = entries.map((e, i) => {
     const {macs, memory, params} = countCosts(nets[i]);
     const r = reports[e.variant as Variant];
-    const extra = extraEpochs > 0 ? JSON.parse(fs.readFileSync(path.join(extraDir(e.dir), 'report.json'), 'utf8')) as {ap: number; ap50: number; lr: number} : null;
-    return {variant: e.variant, ap: e.ap, ap50: e.ap50, macs, memory, latency_ms: bn[i].medianMs, params, latency_ms_b1: b1[i].medianMs,
-      ...(extra ? {extra: {epochs: extraEpochs, lr: extra.lr, ap: extra.ap, ap50: extra.ap50}} : {}),
+    const {dets: _, ...q} = measured[i];
+    const extra = extras[i] ? (({dets: __, ...x}) => x)(extras[i]) : null;
+    const lr = extra ? (JSON.parse(fs.readFileSync(path.join(extraDir(e.dir), 'report.json'), 'utf8')) as {lr: number}).lr : 0;
+    return {variant: e.variant, ...q, macs, memory, latency_ms: bn[i].medianMs, params, latency_ms_b1: b1[i].medianMs,
+      ...(extra ? {extra: {epochs: extraEpochs, lr, ...extra}} : {}),
       speedup: bn[0].medianMs / bn[i].medianMs, speedup_b1: b1[0].medianMs / b1[i].medianMs,
       ...(r ? {steps: r.steps, interval: r.interval, unitsPerPrune: r.unitsPerPrune, finetuneEpochs: r.finetuneEpochs, lr: r.lr} : {})};
   });
   const trainReport = path.join(baseline, 'report.json');
-  const file = writeResult('detection', {backend: 'wasm', latencyBatch: batch, runs, date: new Date().toISOString(), args: process.argv.slice(2),
+  const file = writeResult('detection', {backend: 'wasm', latencyBatch: batch, runs, testScenes: test.size, date: new Date().toISOString(), args: process.argv.slice(2),
     baselineTraining: fs.existsSync(trainReport) ? JSON.parse(fs.readFileSync(trainReport, 'utf8')) : null, rows});
+  const drop = (q: {ap50_drop?: number; ap50_drop_se?: number}): string =>
+    (q.ap50_drop === undefined ? '' : ` (${(100 * q.ap50_drop).toFixed(1)} +- ${(100 * q.ap50_drop_se!).toFixed(1)})`);
   for (const r of rows) {
-    process.stderr.write(`${r.variant.padEnd(9)} AP ${(100 * r.ap).toFixed(1)}  AP50 ${(100 * r.ap50).toFixed(1)}  MACs ${(r.macs / 1e6).toFixed(2)}M  ` +
+    process.stderr.write(`${r.variant.padEnd(9)} AP ${(100 * r.ap).toFixed(1)}  AP50 ${(100 * r.ap50).toFixed(1)}${drop(r)}  MACs ${(r.macs / 1e6).toFixed(2)}M  ` +
       `mem ${r.memory}  b1 ${r.latency_ms_b1.toFixed(2)} ms  b${batch} ${r.latency_ms.toFixed(1)} ms  ${r.speedup.toFixed(2)}x` +
-      `${r.extra ? `  +${r.extra.epochs} epochs: AP50 ${(100 * r.extra.ap50).toFixed(1)}` : ''}\n`);
+      `${r.extra ? `  +${r.extra.epochs} epochs: AP50 ${(100 * r.extra.ap50).toFixed(1)}${drop(r.extra)}` : ''}\n`);
   }
   process.stderr.write(`wrote ${file}\n`);
 }
