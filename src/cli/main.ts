@@ -139,7 +139,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--units-per-prune <n>', 'units removed at each pruning', int('--units-per-prune'), 1)
     .option('--finetune-epochs <n>', 'fine-tuning epochs after the target is reached', num('--finetune-epochs'), 0)
     .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
-    .option('--lr <x>', 'learning rate while pruning and fine-tuning (default 0.01 with SGD; detection 2e-4 with Adam)', num('--lr'))
+    .option('--lr <x>', 'learning rate while pruning and fine-tuning (default 0.01 with SGD; detection 1e-3 with Adam)', num('--lr'))
     .option('--limit <n>', 'use only the first N samples of each split', int('--limit'))
     .option('--runs <n>', 'timed runs per latency measurement', int('--runs'), 10)
     .option('--seed <n>', 'seed of the data order', num('--seed'), 0)
