@@ -8,7 +8,7 @@
 // error of a paired bootstrap over those scenes (ap50_drop_se), so that a drop can be told from noise.
 // Usage: node dist/bench/detection.js [--baseline DIR] [--train-epochs 24] [--target-flops 0.5] [--interval 10]
 //   [--units-per-prune 2] [--finetune-epochs 3] [--lr 1e-3] [--extra-epochs 0] [--extra-lr LR] [--limit N] [--runs 10]
-//   [--batch 64] [--work runs/detection/bench]
+//   [--batch 64] [--work runs/detection/bench] [--name detection (the result file: bench/results/NAME.json)]
 import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
       ...(r ? {steps: r.steps, interval: r.interval, unitsPerPrune: r.unitsPerPrune, finetuneEpochs: r.finetuneEpochs, lr: r.lr} : {})};
   });
   const trainReport = path.join(baseline, 'report.json');
-  const file = writeResult('detection', {backend: 'wasm', latencyBatch: batch, runs, testScenes: test.size, date: new Date().toISOString(), args: process.argv.slice(2),
+  const file = writeResult(arg('name', 'detection'), {backend: 'wasm', latencyBatch: batch, runs, testScenes: test.size, date: new Date().toISOString(), args: process.argv.slice(2),
     baselineTraining: fs.existsSync(trainReport) ? JSON.parse(fs.readFileSync(trainReport, 'utf8')) : null, rows});
   const drop = (q: {ap50_drop?: number; ap50_drop_se?: number}): string =>
     (q.ap50_drop === undefined ? '' : ` (${(100 * q.ap50_drop).toFixed(1)} +- ${(100 * q.ap50_drop_se!).toFixed(1)})`);
