@@ -15,8 +15,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
 import {loadDetectionDataset} from '../src/cli/tasks';
-import {mulberry32} from '../src/data/prng';
-import {averagePrecision, compareLatency, countCosts, ImageDetections, ImageTruth} from '../src/measure';
+import {apDifference, averagePrecision, compareLatency, countCosts, ImageDetections} from '../src/measure';
 import {fpnLevels} from '../src/models';
 import {detect, loadModel} from '../src/train';
 import {writeResult} from './common';
@@ -31,21 +30,6 @@ const gfp = (args: string[], what: string): void => {
   const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), ...args], {stdio: ['ignore', 'ignore', 'inherit']});
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}); rerun to resume`);
 };
-
-/** AP50 of `dets[i]` against `truth[i]` over the scenes `idx`. */
-const ap50Of = (dets: ImageDetections[], truth: ImageTruth[], idx: number[], classes: number): number =>
-  averagePrecision(idx.map((i) => dets[i]), idx.map((i) => truth[i]), {classes, iouThresholds: [0.5]}).ap50;
-
-/** Standard deviation of AP50(b) - AP50(a) over `rounds` resamplings (with replacement) of the same scenes for both. */
-function pairedBootstrapSe(a: ImageDetections[], b: ImageDetections[], truth: ImageTruth[], classes: number, rounds = 200): number {
-  const rand = mulberry32(12345);
-  const diffs = Array.from({length: rounds}, () => {
-    const idx = truth.map(() => Math.floor(rand() * truth.length));
-    return ap50Of(b, truth, idx, classes) - ap50Of(a, truth, idx, classes);
-  });
-  const mean = diffs.reduce((x, y) => x + y, 0) / rounds;
-  return Math.sqrt(diffs.reduce((x, y) => x + (y - mean) ** 2, 0) / (rounds - 1));
-}
 
 /** Pruned variants: the normalizer each one uses. */
 const variants = {memory: 'memory', flops: 'flops'} as const;
@@ -88,7 +72,8 @@ async function main(): Promise<void> {
     const dets = await detect((x) => model.predict(x) as tf.Tensor3D, test.batches(64), levels);
     model.dispose();
     const {ap, ap50} = averagePrecision(dets, truth, {classes: test.classes});
-    const drop = ref ? {ap50_drop: ap50 - ap50Of(ref, truth, truth.map((_, i) => i), test.classes), ap50_drop_se: pairedBootstrapSe(ref, dets, truth, test.classes)} : {};
+    const d = ref ? apDifference(ref, dets, truth, {classes: test.classes}) : null;
+    const drop = d ? {ap50_drop: d.diff, ap50_drop_se: d.se} : {};
     return {dets, ap, ap50, ...drop};
   };
   const measured = [await quality(baseline)];

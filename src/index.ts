@@ -9,7 +9,7 @@ export {execute, group, readModel, registerHandler} from './graph';
 export type {ChannelMap, GroupContext, Keep, LayerHandler, Space} from './graph';
 export {normalizers, profileLatency, Pruner, pruner} from './prune';
 export type {LatencyModel, Normalizer, PrunedUnit, PrunerOptions, PrunerState, Ranked, RankedUnit, RunOptions, RunReport, RunRow, ScoreReport} from './prune';
-export {averagePrecision, countCosts, findChromium, measure, measureInBrowser} from './measure';
+export {apDifference, averagePrecision, countCosts, findChromium, measure, measureInBrowser} from './measure';
 export type {Measurement, MeasureOptions} from './measure';
 export {version} from './version';
 export * as viz from './viz';

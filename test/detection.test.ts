@@ -9,7 +9,7 @@ import {fashionMnist} from '../src/data';
 import {DetectionBatch, DetectionDataset, detectionScenes} from '../src/data/detection';
 import {readCoco, writeCoco} from '../src/data/coco';
 import {fpnDetector, fpnLevels} from '../src/models/fpn_detector';
-import {averagePrecision, interpolatedAp} from '../src/measure/ap';
+import {apDifference, averagePrecision, interpolatedAp} from '../src/measure/ap';
 import {assignTargets, decode, detectionLoss, detectionStep, evaluateDetector, nms, trainDetector} from '../src/train/detection';
 import {Optimizer} from '../src/train';
 import {group} from '../src/graph';
@@ -128,6 +128,22 @@ test('AP: perfect, false positive first, duplicate, IoU 0.62, none', () => {
   assert.ok(Number.isNaN(wrong.perClass[1]));
   assert.equal(averagePrecision([{boxes: [], scores: [], classes: []}], truth).ap, 0);
   assert.equal(interpolatedAp([], 3), 0);
+});
+
+test('AP difference: exact on the whole set; its bootstrap error matches the paired binomial one; zero for identical detectors', () => {
+  // 200 images, one box each; a finds the box on even images (recall 0.5), b on all but i % 4 == 3 (0.75)
+  const truth = Array.from({length: 200}, () => ({boxes: box(0, 0, 10, 10), labels: [0]}));
+  const finds = (hit: (i: number) => boolean) => truth.map((_, i) => (hit(i) ? {boxes: box(0, 0, 10, 10), scores: [1], classes: [0]} : {boxes: [], scores: [], classes: []}));
+  const a = finds((i) => i % 2 === 0);
+  const b = finds((i) => i % 4 !== 3);
+  const r = apDifference(a, b, truth, {rounds: 1000});
+  // all hits rank first, so AP = (recall points 0:0.01:1 at or below the recall) / 101
+  assert.ok(Math.abs(r.a - 51 / 101) < 1e-12 && Math.abs(r.b - 76 / 101) < 1e-12 && Math.abs(r.diff - 25 / 101) < 1e-12, JSON.stringify(r));
+  // per image b - a is 1 on a quarter of the images, else 0: SE = sqrt(0.25 * 0.75 / 200), times 100/101 for AP's recall grid
+  const expected = Math.sqrt(0.25 * 0.75 / 200) * 100 / 101;
+  assert.ok(Math.abs(r.se - expected) < 0.15 * expected, `se ${r.se}, expected about ${expected}`);
+  assert.deepEqual(apDifference(a, a, truth, {rounds: 20}), {a: r.a, b: r.a, diff: 0, se: 0});
+  assert.throws(() => apDifference(a, b.slice(1), truth), /200 and 199 detection lists for 200 images/);
 });
 
 // ---- targets, loss, decode ----

@@ -8,5 +8,5 @@ export {layerCosts, registerLayerCost} from './layer_costs';
 export type {LayerCost, CallSite} from './layer_costs';
 export {measureInBrowser, BrowserSession, findChromium, pageAssets, modelAssets, serveAssets} from './browser';
 export type {BrowserBackend, BrowserMeasureOptions, BrowserMeasurement, BrowserRun, PageApi, Asset, Assets, Served} from './browser';
-export {averagePrecision, boxIou, interpolatedAp} from './ap';
-export type {ApOptions, ApResult, ImageDetections, ImageTruth} from './ap';
+export {apDifference, averagePrecision, boxIou, interpolatedAp} from './ap';
+export type {ApDifference, ApDifferenceOptions, ApOptions, ApResult, ImageDetections, ImageTruth} from './ap';
