@@ -158,6 +158,20 @@ test('targets: a 16x16 box in the corner is positive at the four P3 locations in
   assert.equal(t.cls[0 * 10 + 3], 1);
 });
 
+test('targets: the default level ranges scale with the image side (a 2x box on a 2x image stays on P3 or P4)', () => {
+  const levelOf = (size: number, side: number) => {
+    const lv = fpnLevels([size, size, 1]);
+    const t = assignTargets([box(0, 0, side, side)], [Int32Array.of(0)], lv, 1);
+    const starts = lv.map((_, i) => lv.slice(0, i).reduce((n, l) => n + l.height * l.width, 0));
+    const first = Array.from(t.positive).indexOf(1);
+    return starts.filter((s) => s <= first).length - 1;
+  };
+  // at 64 the ranges are [0, 20), [20, 40), [40, inf) of max(l, t, r, b): boxes of 16, 40 and 64 px land on P3, P4, P5
+  assert.deepEqual([levelOf(64, 16), levelOf(64, 40), levelOf(64, 64)], [0, 1, 2]);
+  // unscaled ranges would put the 32-px box on P4 at 128 (every P3 location near its centre is 20 px from an edge)
+  assert.deepEqual([levelOf(128, 32), levelOf(128, 80)], [0, 1]);
+});
+
 test('loss: zero outputs give the hand-computed focal + GIoU + centerness loss', () => {
   const before = tf.memory().numTensors;
   const t = assignTargets([box(0, 0, 16, 16, 20, 8, 60, 60)], [Int32Array.of(3, 1)], levels, 10);

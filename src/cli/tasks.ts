@@ -44,21 +44,31 @@ export interface DetectionSplits {
   epochs?: (epoch: number) => DetectionDataset;
 }
 
-/** Detection sets by name: Fashion-MNIST scenes (16384 train from the train items, 2048 test from the test items: AP50 of 512 scenes varied by +-1.2 points in a bootstrap). */
-export type DetectionDatasetName = 'fashion-scenes';
+/**
+ * Fashion-MNIST scenes on a `size` canvas, items scaled 0.5-2x at 64 (proportionally larger on a larger canvas):
+ * 16384 train scenes from the train items, 2048 test scenes from the test items (AP50 of 512 varied by +-1.2
+ * points in a bootstrap).
+ */
+async function fashionScenes(size: number, limit?: number): Promise<DetectionSplits> {
+  const items = await fashionMnist();
+  const geometry = {size, scale: [size / 128, size / 32] as [number, number]};
+  // the first N scenes of a seed do not depend on how many are drawn: --limit keeps a prefix
+  const scenes = (seed: number) => detectionScenes(items.train, {count: Math.min(limit ?? 16384, 16384), seed, ...geometry});
+  const train = scenes(1);
+  return {
+    train,
+    test: detectionScenes(items.test, {count: Math.min(limit ?? 2048, 2048), seed: 2, ...geometry}),
+    // epoch e >= 1 draws new scenes (seed 1000 + e) from the same training items: no scene is seen twice
+    epochs: (epoch) => (epoch === 0 ? train : scenes(1000 + epoch)),
+  };
+}
+
+/** Detection sets by name: the Fashion-MNIST scenes at 64x64, and scenes drawn alike at twice the resolution (128x128). */
+export type DetectionDatasetName = 'fashion-scenes' | 'fashion-scenes-128';
 const detectionSets: Record<DetectionDatasetName, (limit?: number) => Promise<DetectionSplits>> = {
-  'fashion-scenes': async (limit) => {
-    const items = await fashionMnist();
-    // the first N scenes of a seed do not depend on how many are drawn: --limit keeps a prefix
-    const scenes = (seed: number) => detectionScenes(items.train, {count: Math.min(limit ?? 16384, 16384), seed});
-    const train = scenes(1);
-    return {
-      train,
-      test: detectionScenes(items.test, {count: Math.min(limit ?? 2048, 2048), seed: 2}),
-      // epoch e >= 1 draws new scenes (seed 1000 + e) from the same training items: no scene is seen twice
-      epochs: (epoch) => (epoch === 0 ? train : scenes(1000 + epoch)),
-    };
-  },
+  'fashion-scenes': (limit) => fashionScenes(64, limit),
+  // 1000 steps of the fpn-detector: AP50 0.64 against 0.52 at 64x64, for 4x the MACs
+  'fashion-scenes-128': (limit) => fashionScenes(128, limit),
 };
 
 /**

@@ -26,7 +26,7 @@ export interface DetectionTargets {
 
 /** Options of {@link assignTargets}. */
 export interface AssignOptions {
-  /** Per level [lo, hi): a location is assigned to a box only when max(l, t, r, b) lies in it. Default [0, 20), [20, 40), [40, inf): sized for 64x64 scenes (about 1.6% of their boxes get no location). */
+  /** Per level [lo, hi): a location is assigned to a box only when max(l, t, r, b) lies in it. Default [0, 20), [20, 40), [40, inf) for 64x64 images (about 1.6% of the scenes' boxes get no location), scaled with the image side. */
   ranges?: [number, number][];
   /** Centre sampling: the location must lie within radius * stride of the box centre. Default 1.5. */
   radius?: number;
@@ -54,7 +54,8 @@ export function locationsOf(levels: FpnLevel[]): { x: Float32Array; y: Float32Ar
  * @example const t = assignTargets(batch.boxes, batch.labels, fpnLevels([64, 64, 1]), 10);
  */
 export function assignTargets(boxes: Float32Array[], labels: Int32Array[], levels: FpnLevel[], classes: number, opts: AssignOptions = {}): DetectionTargets {
-  const ranges = opts.ranges ?? [[0, 20], [20, 40], [40, Infinity]];
+  const k = Math.sqrt(levels[0].height * levels[0].width) * levels[0].stride / 64; // image side / 64
+  const ranges = opts.ranges ?? [[0, 20 * k], [20 * k, 40 * k], [40 * k, Infinity]];
   const radius = opts.radius ?? 1.5;
   if (ranges.length !== levels.length) throw new Error(`assignTargets: ranges has ${ranges.length} entries, expected one per level (${levels.length})`);
   const loc = locationsOf(levels);
