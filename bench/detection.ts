@@ -8,7 +8,7 @@
 // error of a paired bootstrap over those scenes (ap50_drop_se), so that a drop can be told from noise.
 // Usage: node dist/bench/detection.js [--baseline DIR] [--train-epochs 24] [--target-flops 0.5] [--interval 10]
 //   [--units-per-prune 2] [--finetune-epochs 3] [--lr 1e-3] [--extra-epochs 0] [--extra-lr LR] [--limit N] [--runs 10]
-//   [--batch 64] [--work runs/detection/bench] [--name detection (the result file: bench/results/NAME.json)]
+//   [--batch 64] [--dataset fashion-scenes] [--work runs/detection/bench] [--name detection (the result file: bench/results/NAME.json)]
 import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -38,7 +38,8 @@ type Variant = keyof typeof variants;
 async function main(): Promise<void> {
   const work = path.resolve(arg('work', path.join(root, 'runs', 'detection', 'bench')));
   const limit = arg('limit', '');
-  const common = ['--dataset', 'fashion-scenes', '--batch-size', '32', '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : [])];
+  const dataset = arg('dataset', 'fashion-scenes');
+  const common = ['--dataset', dataset, '--batch-size', '32', '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : [])];
   const baseline = path.resolve(arg('baseline', path.join(work, 'baseline')));
   if (!fs.existsSync(path.join(baseline, 'model.json'))) {
     gfp(['train', '--model', 'fpn-detector', '--epochs', arg('train-epochs', '24'), ...common, '--out', baseline], 'baseline training');
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
   const reports = Object.fromEntries(Object.keys(variants).map((v) => [v, JSON.parse(fs.readFileSync(path.join(work, v, 'report.json'), 'utf8'))])) as Record<Variant, {
     steps: number; interval: number; unitsPerPrune: number; finetuneEpochs: number; lr: number}>;
   const entries = [{variant: 'baseline', dir: baseline}, ...Object.keys(variants).map((v) => ({variant: v, dir: path.join(work, v)}))];
-  const {test} = await loadDetectionDataset('fashion-scenes', limit ? Number(limit) : undefined);
+  const {test} = await loadDetectionDataset(dataset, limit ? Number(limit) : undefined);
   const truth = test.boxes.map((boxes, i) => ({boxes, labels: test.labels[i]}));
   const levels = fpnLevels(test.shape);
   /** AP, AP50 and the AP50 drop against `ref` (with its bootstrap SE) of the model in `dir`, on the test scenes. */
