@@ -67,34 +67,33 @@ async function main(): Promise<void> {
   const {test} = await loadDetectionDataset(dataset, limit ? Number(limit) : undefined);
   const truth = test.boxes.map((boxes, i) => ({boxes, labels: test.labels[i]}));
   const levels = fpnLevels(test.shape);
-  /** AP, AP50 and the AP50 drop against `ref` (with its bootstrap SE) of the model in `dir`, on the test scenes. */
-  const quality = async (dir: string, ref?: ImageDetections[]) => {
-    const model = await loadModel(dir);
-    const dets = await detect((x) => model.predict(x) as tf.Tensor3D, test.batches(64), levels);
-    model.dispose();
-    const {ap, ap50} = averagePrecision(dets, truth, {classes: test.classes});
-    const d = ref ? apDifference(ref, dets, truth, {classes: test.classes}) : null;
-    const drop = d ? {ap50_drop: d.diff, ap50_drop_se: d.se} : {};
-    return {dets, ap, ap50, ...drop};
-  };
-  const measured = [await quality(baseline)];
-  for (const e of entries.slice(1)) measured.push(await quality(e.dir, measured[0].dets));
-  const extras = extraEpochs > 0 ? [await quality(extraDir(baseline))] : [];
-  for (const e of extraEpochs > 0 ? entries.slice(1) : []) extras.push(await quality(extraDir(e.dir), extras[0].dets));
-
   const nets: tf.LayersModel[] = [];
   for (const e of entries) nets.push(await loadModel(e.dir));
+  /** The model's detections on the test scenes, its AP, AP50 and AP50 drop against `ref` (with its bootstrap SE). */
+  const quality = async (model: tf.LayersModel, ref?: ImageDetections[]) => {
+    const dets = await detect((x) => model.predict(x) as tf.Tensor3D, test.batches(64), levels);
+    const {ap, ap50} = averagePrecision(dets, truth, {classes: test.classes});
+    const d = ref ? apDifference(ref, dets, truth, {classes: test.classes}) : null;
+    return {dets, q: {ap, ap50, ...(d ? {ap50_drop: d.diff, ap50_drop_se: d.se} : {})}};
+  };
+  const measured = [await quality(nets[0])];
+  for (const net of nets.slice(1)) measured.push(await quality(net, measured[0].dets));
+  const extras: typeof measured = [];
+  for (const e of extraEpochs > 0 ? entries : []) {
+    const model = await loadModel(extraDir(e.dir));
+    extras.push(await quality(model, extras[0]?.dets));
+    model.dispose();
+  }
+
   const runs = Number(arg('runs', '10'));
   const batch = Number(arg('batch', '64'));
   const [b1, bn] = [await compareLatency(nets, 1, {runs, warmup: 2}), await compareLatency(nets, batch, {runs, warmup: 2})];
   const rows = entries.map((e, i) => {
     const {macs, memory, params} = countCosts(nets[i]);
     const r = reports[e.variant as Variant];
-    const {dets: _, ...q} = measured[i];
-    const extra = extras[i] ? (({dets: __, ...x}) => x)(extras[i]) : null;
-    const lr = extra ? (JSON.parse(fs.readFileSync(path.join(extraDir(e.dir), 'report.json'), 'utf8')) as {lr: number}).lr : 0;
-    return {variant: e.variant, ...q, macs, memory, latency_ms: bn[i].medianMs, params, latency_ms_b1: b1[i].medianMs,
-      ...(extra ? {extra: {epochs: extraEpochs, lr, ...extra}} : {}),
+    const extraLr = () => (JSON.parse(fs.readFileSync(path.join(extraDir(e.dir), 'report.json'), 'utf8')) as {lr: number}).lr;
+    return {variant: e.variant, ...measured[i].q, macs, memory, latency_ms: bn[i].medianMs, params, latency_ms_b1: b1[i].medianMs,
+      ...(extras[i] ? {extra: {epochs: extraEpochs, lr: extraLr(), ...extras[i].q}} : {}),
       speedup: bn[0].medianMs / bn[i].medianMs, speedup_b1: b1[0].medianMs / b1[i].medianMs,
       ...(r ? {steps: r.steps, interval: r.interval, unitsPerPrune: r.unitsPerPrune, finetuneEpochs: r.finetuneEpochs, lr: r.lr} : {})};
   });

@@ -144,6 +144,7 @@ test('AP difference: exact on the whole set; its bootstrap error matches the pai
   assert.ok(Math.abs(r.se - expected) < 0.15 * expected, `se ${r.se}, expected about ${expected}`);
   assert.deepEqual(apDifference(a, a, truth, {rounds: 20}), {a: r.a, b: r.a, diff: 0, se: 0});
   assert.throws(() => apDifference(a, b.slice(1), truth), /200 and 199 detection lists for 200 images/);
+  assert.throws(() => apDifference(a, b, truth, {rounds: 1}), /rounds must be an integer >= 2, got 1/);
 });
 
 // ---- targets, loss, decode ----
