@@ -8,7 +8,8 @@ import {after, before, test} from 'node:test';
 import {useBackend} from '../src/backend';
 import {demo, DemoState} from '../src/cli/demo';
 import {fashionMnist} from '../src/data';
-import {BrowserSession, findChromium, measureInBrowser} from '../src/measure/browser';
+import {BrowserSession, findChromium, measureInBrowser, serveAssets} from '../src/measure/browser';
+import * as http from 'node:http';
 import {zoo} from '../src/models';
 import {saveModel} from '../src/train/checkpoint';
 
@@ -130,4 +131,33 @@ test('gfp demo writes and serves a page that classifies test images with both mo
     await site.close();
   }
   assert.equal(tf.memory().numTensors, before);
+});
+
+/** Status and headers of one raw GET (path sent as written, Host as given). */
+const rawGet = (url: string, rawPath: string, host?: string): Promise<{status: number; headers: http.IncomingHttpHeaders}> =>
+  new Promise((resolve, reject) => {
+    const {hostname, port} = new URL(url);
+    const req = http.request({hostname, port, path: rawPath, headers: host ? {host} : {}}, (res) => {
+      res.resume();
+      res.on('end', () => resolve({status: res.statusCode ?? 0, headers: res.headers}));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+
+test('the page server answers malformed paths and foreign hosts and stays up', async () => {
+  const served = await serveAssets({'index.html': {text: '<p>hi</p>'}});
+  try {
+    assert.equal((await rawGet(served.url, '/%')).status, 400);
+    assert.equal((await rawGet(served.url, '/%E0%A4%A')).status, 400);
+    assert.equal((await rawGet(served.url, '/', 'evil.example:80')).status, 421);
+    assert.equal((await rawGet(served.url, '/../../etc/passwd')).status, 404);
+    const ok = await rawGet(served.url, '/');
+    assert.equal(ok.status, 200, 'still serving after the bad requests');
+    // cross-origin isolated, so the browser may run threaded wasm
+    assert.equal(ok.headers['cross-origin-opener-policy'], 'same-origin');
+    assert.equal(ok.headers['cross-origin-embedder-policy'], 'require-corp');
+  } finally {
+    await served.close();
+  }
 });

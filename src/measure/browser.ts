@@ -232,20 +232,43 @@ const contentTypes: Record<string, string> = {
 /** A running localhost server. */
 export interface Served { url: string; close(): Promise<void> }
 
+/** The asset name a request path asks for, or undefined for a path that does not decode (e.g. "/%"). */
+function assetKey(url: string | undefined): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url ?? '/', 'http://127.0.0.1').pathname).slice(1) || 'index.html';
+  } catch {
+    return undefined;
+  }
+}
+
+// Cross-origin isolated (COOP + COEP), so the browser allows SharedArrayBuffer and threaded wasm.
+const isolation = {'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp'};
+
 /**
- * Serve `assets` (GET only, nothing else) on 127.0.0.1; port 0 picks a free one.
+ * Serve `assets` (GET only, nothing else) on 127.0.0.1; port 0 picks a free one. Every request gets an
+ * answer: 400 for a path that does not decode, 421 for a Host other than 127.0.0.1 / localhost (DNS rebinding),
+ * 404 for anything else that is not an asset.
  * @example const s = await serveAssets(pageAssets({m: 'runs/p'})); console.log(s.url); await s.close();
  */
 export async function serveAssets(assets: Assets, port = 0): Promise<Served> {
   const server = http.createServer((req, res) => {
-    const key = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname).slice(1) || 'index.html';
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+    if (host !== '127.0.0.1' && host !== 'localhost') {
+      res.writeHead(421).end('only 127.0.0.1 is served');
+      return;
+    }
+    const key = assetKey(req.url);
+    if (key === undefined) {
+      res.writeHead(400).end('malformed path');
+      return;
+    }
     const asset = assets[key];
     if (req.method !== 'GET' || asset === undefined) {
       res.writeHead(404).end();
       return;
     }
     const send = (body: string | Buffer): void => {
-      res.writeHead(200, {'content-type': contentTypes[path.extname(key)] ?? 'application/octet-stream', 'cache-control': 'no-store'}).end(body);
+      res.writeHead(200, {'content-type': contentTypes[path.extname(key)] ?? 'application/octet-stream', 'cache-control': 'no-store', ...isolation}).end(body);
     };
     if ('text' in asset) send(asset.text);
     else fs.readFile(asset.file).then(send, () => res.writeHead(500).end(`cannot read ${asset.file}`));
