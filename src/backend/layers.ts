@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-// Two tf.layers calls made cheaper to train, on every backend, for built and loaded models alike
+// Two tf.layers calls made cheaper to train and one made to work, on every backend, for built and loaded models alike
 // (the fused BatchNormalization is in kernels/batch_norm.ts).
 
 type LayerCall = (inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) => tf.Tensor;
@@ -33,4 +33,27 @@ const reluCall = relu.call;
 relu.call = function (this: {maxValue?: number}, inputs, kwargs) {
   if (this.maxValue !== 6) return reluCall.call(this, inputs, kwargs);
   return tf.relu6(tensorOf(inputs));
+};
+
+// BatchNormalization({scale: false}) or ({center: false}) (Keras InceptionV3: scale=False) while training or
+// differentiated: tf.layers reads `normalizeBatchInTraining(input, this.gamma.read(), this.beta.read(), ...)` whatever
+// scale and center say ("Cannot read properties of undefined (reading 'read')"), and a null scale or offset given to
+// tf.batchNorm leaves an undefined input on the gradient tape (its backward pass throws). On every backend; so such a
+// model could be neither scored nor trained. For the call, the missing gamma reads as ones and beta as zeros (constants
+// [c], the same values).
+interface BatchNormWeights { movingMean: tf.LayerVariable; gamma?: {read(): tf.Tensor} | null; beta?: {read(): tf.Tensor} | null }
+const batchNorm = Object.getPrototypeOf(tf.layers.batchNormalization({})) as {call: LayerCall};
+const batchNormCall = batchNorm.call;
+batchNorm.call = function (this: BatchNormWeights, inputs, kwargs) {
+  const recorded = kwargs?.training || tf.engine().state.gradientDepth > 0;
+  if (!recorded || (this.gamma && this.beta)) return batchNormCall.call(this, inputs, kwargs);
+  const {gamma, beta} = this;
+  const shape = this.movingMean.shape as number[];
+  this.gamma = gamma ?? {read: () => tf.ones(shape)};
+  this.beta = beta ?? {read: () => tf.zeros(shape)};
+  try {
+    return batchNormCall.call(this, inputs, kwargs);
+  } finally {
+    [this.gamma, this.beta] = [gamma, beta];
+  }
 };

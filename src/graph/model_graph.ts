@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import {isInput, isNoise} from './handlers';
+import {functionalOf} from './sequential';
 
 /** Shape of one tensor without the batch axis, e.g. [h, w, c]. */
 export type Shape = number[];
@@ -53,10 +55,7 @@ export function readModel(model: tf.LayersModel): ModelGraph {
   if (!(model instanceof tf.LayersModel)) {
     throw new Error('expected a tf.LayersModel built with the functional API (tf.model({inputs, outputs}))');
   }
-  if (model instanceof tf.Sequential) {
-    throw new Error(`model "${model.name}" is a tf.Sequential: rebuild it with the functional API, e.g. ` +
-      'const x = tf.input({shape}); let y = x; for (const l of layers) y = l.apply(y); tf.model({inputs: x, outputs: y})');
-  }
+  if (model instanceof tf.Sequential) return readModel(functionalOf(model)); // same layer objects, weights shared
   const c = model as unknown as ContainerInternals;
   const seen = new Map<string, Call>();
   const order: Call[] = [];
@@ -89,26 +88,33 @@ export function readModel(model: tf.LayersModel): ModelGraph {
 /** Hook applied to the inputs of a call before the layer runs (used for masks). */
 export type InputHook = (call: Call, inputs: tf.Tensor[]) => tf.Tensor[];
 
+/** Gives the value a model output returns instead of its layer's output (e.g. the values before an output softmax); undefined keeps it. */
+export type OutputHook = (call: Call, inputs: tf.Tensor[], kwargs: {training: boolean}) => tf.Tensor | undefined;
+
 /**
- * Run the graph eagerly on concrete inputs, optionally rewriting each call's inputs.
+ * Run the graph eagerly on concrete inputs, optionally rewriting each call's inputs (`hook`) and what
+ * the model outputs return (`output`; the layers' own outputs still feed later calls).
  * Returns the model outputs; intermediate tensors are left to the caller's tf.tidy.
  * @example const [logits] = tf.tidy(() => execute(g, [xs], {training: false}));
  */
-export function execute(graph: ModelGraph, inputs: tf.Tensor[], opts: {training: boolean; hook?: InputHook; dropout?: boolean}): tf.Tensor[] {
+export function execute(graph: ModelGraph, inputs: tf.Tensor[], opts: {training: boolean; hook?: InputHook; dropout?: boolean; output?: OutputHook}): tf.Tensor[] {
   const values = new Map<string, tf.Tensor>();
+  const returned = new Map<string, tf.Tensor>();
+  const outputCalls = new Set(graph.outputs.map((r) => `${r.layer}#${r.call}`));
   graph.inputs.forEach((r, i) => values.set(refKey(r), inputs[i]));
   for (const call of graph.calls) {
-    if (call.layer.getClassName() === 'InputLayer') continue;
+    if (isInput(call.layer)) continue;
     let xs = call.inputs.map((r) => {
       const v = values.get(refKey(r));
       if (!v) throw new Error(`missing input ${refKey(r)} for layer "${call.layer.name}"`);
       return v;
     });
     if (opts.hook) xs = opts.hook(call, xs);
-    const isDropout = /Dropout/.test(call.layer.getClassName());
-    const training = opts.training && !(isDropout && opts.dropout === false);
-    const out = call.layer.apply(xs.length === 1 ? xs[0] : xs, {training}) as tf.Tensor | tf.Tensor[];
+    const kwargs = {training: opts.training && !(isNoise(call.layer) && opts.dropout === false)};
+    const out = call.layer.apply(xs.length === 1 ? xs[0] : xs, kwargs) as tf.Tensor | tf.Tensor[];
     (Array.isArray(out) ? out : [out]).forEach((t, i) => values.set(refKey({layer: call.layer.name, call: call.call, index: i}), t));
+    const other = opts.output && outputCalls.has(`${call.layer.name}#${call.call}`) ? opts.output(call, xs, kwargs) : undefined;
+    if (other) returned.set(refKey({layer: call.layer.name, call: call.call, index: 0}), other);
   }
-  return graph.outputs.map((r) => values.get(refKey(r)) as tf.Tensor);
+  return graph.outputs.map((r) => (returned.get(refKey(r)) ?? values.get(refKey(r))) as tf.Tensor);
 }

@@ -16,3 +16,5 @@ export {byName, zoo, zooNames} from './zoo';
 export type {ZooName} from './zoo';
 export {detectorChannels, fpnDetector, fpnLevels} from './fpn_detector';
 export type {FpnDetectorOptions, FpnLevel} from './fpn_detector';
+export {BatchNormalization, GlobalAveragePooling2D, GlobalMaxPooling2D, kerasActivations, Normalization} from './keras';
+export type {GlobalPooling, GlobalPoolingArgs, KerasActivation, NormalizationArgs} from './keras';

@@ -104,6 +104,8 @@ async function readGroup(dir: string, group: tf.io.WeightsManifestConfig[number]
 
 /**
  * Load a tfjs layers model from a directory holding model.json, or from a model.json path (weights read from disk).
+ * Keras-converted files load too (the Keras names tfjs lacks are registered by models/keras.ts); a layer tfjs
+ * cannot build is refused with its name, its class and what to do.
  * @example const model = await loadModel('runs/resnet20'); // or 'runs/resnet20/model.json'
  */
 export async function loadModel(dirOrModelJson: string): Promise<tf.LayersModel> {
@@ -122,13 +124,94 @@ export async function loadModel(dirOrModelJson: string): Promise<tf.LayersModel>
     throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
   }
   if (json.modelTopology === undefined) throw new Error(`${file} has no modelTopology: not a tfjs layers model.json`);
+  const layers = checkTopology(json.modelTopology as KerasObject, file);
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
     const parts = [];
     for (const group of manifest) parts.push(await readGroup(path.dirname(file), group, file));
     const specs = manifest.flatMap((g) => g.weights);
-    return [specs, tf.io.concatenateArrayBuffers(parts.map((p) => p.slice().buffer))];
+    return dropUnusedWeights(specs, tf.io.concatenateArrayBuffers(parts.map((p) => p.slice().buffer)), layers);
   });
-  return tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  try {
+    return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  } catch (e) {
+    throw new Error(`${file}: tfjs could not build the model: ${(e as Error).message}`);
+  }
+}
+
+/** A class_name/config pair as Keras and tfjs write them in model.json (snake_case keys). */
+interface KerasObject { class_name?: string; config?: Record<string, unknown> | KerasObject[]; model_config?: KerasObject; inbound_nodes?: unknown[] }
+/** One layer of a model.json topology, nested models' layers included. */
+interface KerasLayer { className: string; name: string; config: Record<string, unknown>; inboundNodes?: unknown[] }
+
+const modelClasses = new Set(['Sequential', 'Model', 'Functional']);
+
+/** Every layer of a topology, depth first (a nested model, then its layers). */
+function layersOf(topology: KerasObject): KerasLayer[] {
+  const model = topology.model_config ?? topology;
+  const config = model.config;
+  const list = (Array.isArray(config) ? config : (config?.layers as KerasObject[] | undefined)) ?? [];
+  return list.flatMap((l) => {
+    const c = (l.config ?? {}) as Record<string, unknown>;
+    const layer = {className: l.class_name ?? '?', name: String(c.name ?? '?'), config: c, inboundNodes: l.inbound_nodes};
+    return modelClasses.has(layer.className) ? [layer, ...layersOf(l)] : [layer];
+  });
+}
+
+// tf.loadLayersModel camel-cases string values of a Keras config: 'hard_silu' is looked up as 'hardSilu'.
+const camel = (s: string): string => s.replace(/_+(\w|$)/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Refuses, naming the layer and what to do, what tf.loadLayersModel would refuse with a message that names
+ * neither: a layer class or activation tfjs does not know (the library registers Keras' silu, hard_silu,
+ * Normalization... in models/keras.ts), a grouped Conv2D, the Keras 3 topology format, a Sequential with no input shape.
+ * Returns the layers.
+ */
+function checkTopology(topology: KerasObject, file: string): KerasLayer[] {
+  const known = tf.serialization.SerializationMap.getMap().classNameMap;
+  const model = topology.model_config ?? topology;
+  const layers = layersOf(topology);
+  for (const l of layers) {
+    if (!(l.className in known)) {
+      throw new Error(`${file}: layer '${l.name}' of class '${l.className}' is not known to tfjs: remove it before converting ` +
+        '(augmentation and other training-only layers are not needed to prune), or register a class of that name with tf.serialization.registerClass');
+    }
+    const activation = l.config.activation;
+    if (typeof activation === 'string' && !(camel(activation) in known)) {
+      throw new Error(`${file}: layer '${l.name}' (${l.className}) uses activation '${activation}', which tfjs does not know: ` +
+        `use another activation before converting, or register an activation class named '${camel(activation)}' with tf.serialization.registerClass`);
+    }
+    if (l.className === 'Conv2D' && Number(l.config.groups ?? 1) > 1) {
+      throw new Error(`${file}: layer '${l.name}' (Conv2D) has groups: ${String(l.config.groups)}, which tfjs's Conv2D does not implement: ` +
+        "rebuild the model with this library's GroupConv2D (the same kernel layout [kh, kw, in / groups, out])");
+    }
+    if (l.inboundNodes?.some((n) => !Array.isArray(n))) {
+      throw new Error(`${file}: layer '${l.name}' lists its inputs in the Keras 3 format (inbound_nodes with args/kwargs), which tfjs cannot read: ` +
+        'convert a model saved by tf_keras (Keras 2), e.g. rebuilt with tf_keras from the same code and weights');
+    }
+  }
+  const first = layers[0];
+  if (model.class_name === 'Sequential' && first && first.className !== 'InputLayer' && first.config.batch_input_shape == null) {
+    throw new Error(`${file}: Sequential model '${String((model.config as Record<string, unknown>)?.name ?? '')}' does not give its input shape ` +
+      `(no InputLayer, and its first layer '${first.name}' has no batch_input_shape): build it with keras.Input(shape=...) first, then convert`);
+  }
+  return layers;
+}
+
+/**
+ * The weights without those that no layer of the model declares, which tf.loadLayersModel would refuse: the
+ * sample count that Keras 2's Normalization saves besides its mean and variance (not used to normalize).
+ */
+async function dropUnusedWeights(specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer, layers: KerasLayer[]): Promise<[tf.io.WeightsManifestEntry[], ArrayBuffer]> {
+  const unused = new Set(layers.filter((l) => l.className === 'Normalization').map((l) => `${l.name}/count`));
+  if (!specs.some((s) => unused.has(s.name))) return [specs, data];
+  const tensors = tf.io.decodeWeights(data, specs);
+  try {
+    const kept = specs.filter((s) => !unused.has(s.name)).map((s) => ({name: s.name, tensor: tensors[s.name]}));
+    const encoded = await tf.io.encodeWeights(kept);
+    return [encoded.specs, encoded.data];
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
 }
 
 /**
