@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import {handlers} from './handlers';
+import {barrier, configOf, handlers} from './handlers';
 import type {ChannelMap, GroupContext, LayerHandler} from './handlers';
 import {Call, ModelGraph, readModel, refKey} from './model_graph';
 
@@ -36,6 +36,24 @@ export interface Grouping {
   /** Space index of each member. */
   spaceOf: number[];
   calls: CallMaps[];
+  /** Layers with weights whose MACs no handler gives (barriers): a FLOPs ratio would leave them out. */
+  uncosted: Uncosted[];
+}
+
+/** A layer with weights and no cost rule. */
+export interface Uncosted { layer: string; className: string }
+
+/** The handler a call is grouped and costed with: its class's (known), or a barrier saying why not (no MACs). */
+function handlerFor(call: Call): {handler: LayerHandler; known: boolean} {
+  const className = call.layer.getClassName();
+  const handler = handlers[className];
+  if (!handler || (call.outputShape.length === 0 && !handler.input)) {
+    return {known: false, handler: barrier((l) => `layer "${l.name}" of class ${className} has no pruning rule (register one with registerHandler)`)};
+  }
+  if (configOf(call.layer).dataFormat === 'channelsFirst') {
+    return {known: false, handler: barrier((l) => `layer "${l.name}" of class ${className} uses dataFormat 'channelsFirst' (only 'channelsLast' layers are pruned)`)};
+  }
+  return {known: true, handler};
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
@@ -84,36 +102,25 @@ export function group(model: tf.LayersModel): Grouping {
   const maps = new Map<string, ChannelMap>();
   const firstInputs = new Map<string, ChannelMap[]>();
   const calls: CallMaps[] = [];
+  const uncosted: Uncosted[] = [];
   for (const call of graph.calls) {
     const name = call.layer.name;
-    const className = call.layer.getClassName();
     const inputs = call.inputs.map((r) => maps.get(refKey(r)) as ChannelMap);
-    let handler = handlers[className];
-    let output: ChannelMap;
-    if (className === 'InputLayer') {
-      handler = {group: () => ({segments: [], spatial: 1})};
-      output = {segments: [newMember(name, call.outputShape[call.outputShape.length - 1])], spatial: 1};
-      block(output, `model input "${name}"`);
-    } else if (!handler || call.outputShape.length === 0) {
-      const reason = `layer "${name}" of class ${className} has no pruning rule (register one with registerHandler)`;
-      inputs.forEach((m) => block(m, reason));
-      handler = {group: () => ({segments: [], spatial: 1})};
-      output = {segments: [newMember(name, call.outputShape[call.outputShape.length - 1] ?? 1)], spatial: 1};
-      block(output, reason);
-    } else {
-      const ctx: GroupContext = {
-        call, inputs, block, couple, coupleMaps,
-        member: (channels) => memberOfLayer.get(name) ?? memberOfLayer.set(name, newMember(name, channels)).get(name) as number,
-      };
-      output = handler.group(ctx);
-      const act = call.layer.getConfig().activation;
-      if (act === 'softmax' || className === 'Softmax') block(output, `layer "${name}" applies softmax across channels`);
-      // a layer with weights called several times reads one set of channels at every call
-      if (call.layer.weights.length > 0) {
-        const first = firstInputs.get(name);
-        if (first) first.forEach((m, i) => coupleMaps(m, inputs[i]));
-        else firstInputs.set(name, inputs);
-      }
+    const {handler, known} = handlerFor(call);
+    if (!known && call.layer.weights.length > 0 && !uncosted.some((u) => u.layer === name)) {
+      uncosted.push({layer: name, className: call.layer.getClassName()});
+    }
+    const ctx: GroupContext = {
+      call, inputs, block, couple, coupleMaps,
+      member: (channels) => memberOfLayer.get(name) ?? memberOfLayer.set(name, newMember(name, channels)).get(name) as number,
+    };
+    const output = handler.group(ctx);
+    if (configOf(call.layer).activation === 'softmax') block(output, `layer "${name}" applies softmax across channels`);
+    // a layer with weights called several times reads one set of channels at every call
+    if (known && call.layer.weights.length > 0) {
+      const first = firstInputs.get(name);
+      if (first) first.forEach((m, i) => coupleMaps(m, inputs[i]));
+      else firstInputs.set(name, inputs);
     }
     maps.set(refKey({layer: name, call: call.call, index: 0}), output);
     calls.push({call, handler, inputs, output});
@@ -146,5 +153,5 @@ export function group(model: tf.LayersModel): Grouping {
     if (s.units < 2) Object.assign(s, {prunable: false, reason: 'a single unit (never pruned to zero)'});
     else if (s.consumers.length === 0) Object.assign(s, {prunable: false, reason: 'no layer reads these channels through a mask'});
   }
-  return {graph, spaces, members, spaceOf, calls};
+  return {graph, spaces, members, spaceOf, calls, uncosted};
 }

@@ -1,5 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import {CallSite, elements, layerCosts} from './layer_costs';
+import {barrier, channelAxis, configOf, elements, handlerOf, handlers, registerHandler} from '../graph/handlers';
+import type {Call} from '../graph';
+import {functionalOf} from '../graph/sequential';
+
+/** One call of a layer: per-sample shapes (batch axis dropped) of its inputs and outputs. */
+export interface CallSite {
+  inputShapes: number[][];
+  outputShapes: number[][];
+}
 
 /** One row of the per-layer table; counts are per sample, summed over the layer's call sites. */
 export interface LayerMeasurement {
@@ -15,7 +23,9 @@ export interface LayerMeasurement {
   trainableParams: number;
   /** Output elements per sample. */
   activations: number;
-  /** Set when no cost handler knows the class: its MACs are counted as 0. */
+  /** Its outputs are conv/FC feature maps, counted in `memory`. */
+  produces?: true;
+  /** Set when no layer handler knows the class: its MACs are counted as 0. */
   unknown?: true;
 }
 
@@ -29,11 +39,11 @@ export interface Costs {
   params: number;
   trainableParams: number;
   nonTrainableParams: number;
-  /** Output elements of Conv2D, DepthwiseConv2D, GroupConv2D and Dense layers per sample. */
+  /** Output elements of the layers whose handler `produces` (convolutions, dense) per sample. */
   memory: number;
   /** Output elements of every layer but the inputs, per sample. */
   memoryAll: number;
-  /** Layer classes without a cost handler (sorted, unique). */
+  /** Layer classes without a layer handler (sorted, unique): their MACs are missing from `macs`. */
   unknownClasses: string[];
 }
 
@@ -66,10 +76,11 @@ function callSites(model: tf.LayersModel, layer: tf.layers.Layer): CallSite[] {
 const weightCount = (weights: tf.LayerVariable[]): number =>
   weights.reduce((sum, w) => sum + elements(w.shape as number[]), 0);
 
-function layerRows(model: tf.LayersModel): LayerMeasurement[] {
+function layerRows(outer: tf.LayersModel): LayerMeasurement[] {
+  const model = functionalOf(outer); // a tf.Sequential's own container holds no nodes of its layers
   return model.layers.flatMap((layer): LayerMeasurement[] => {
     const className = layer.getClassName();
-    if (className === 'InputLayer') return [];
+    if (handlerOf(layer)?.input) return [];
     const sites = callSites(model, layer);
     if (layer instanceof tf.LayersModel) {
       // nested model: its own rows, repeated once per call of it here
@@ -78,20 +89,29 @@ function layerRows(model: tf.LayersModel): LayerMeasurement[] {
         macs: row.macs * sites.length, activations: row.activations * sites.length,
       }));
     }
-    const cost = layerCosts[className];
-    const config = layer.getConfig();
+    const handler = handlerOf(layer);
     const row: LayerMeasurement = {
       name: layer.name,
       className,
       outputShape: sites[0]?.outputShapes[0] ?? [],
       calls: sites.length,
-      macs: cost ? sites.reduce((sum, site) => sum + cost.macs(site, config), 0) : 0,
+      macs: sites.reduce((sum, site) => sum + siteMacs(layer, site), 0),
       params: weightCount(layer.weights),
       trainableParams: weightCount(layer.trainableWeights),
       activations: sites.reduce((sum, site) => sum + site.outputShapes.reduce((s, o) => s + elements(o), 0), 0),
     };
-    return cost ? [row] : [{...row, unknown: true}];
+    if (!handler) return [{...row, unknown: true}];
+    return handler.produces ? [{...row, produces: true}] : [row];
   });
+}
+
+// MACs of one call site from the same handler the pruner uses, at the full channel counts.
+function siteMacs(layer: tf.layers.Layer, site: CallSite): number {
+  const macs = handlerOf(layer)?.macs;
+  if (!macs) return 0;
+  const [input, output] = [site.inputShapes[0] ?? [], site.outputShapes[0] ?? []];
+  const call: Call = {layer, call: 0, inputs: [], inputShapes: site.inputShapes, outputShape: output};
+  return macs(call, input[channelAxis(layer, input)] ?? 1, output[channelAxis(layer, output)] ?? 1);
 }
 
 const total = (rows: LayerMeasurement[], key: 'macs' | 'params' | 'trainableParams' | 'activations'): number =>
@@ -112,7 +132,7 @@ export function countCosts(model: tf.LayersModel): Costs {
     params,
     trainableParams,
     nonTrainableParams: params - trainableParams,
-    memory: total(layers.filter((row) => layerCosts[row.className]?.memory), 'activations'),
+    memory: total(layers.filter((row) => row.produces), 'activations'),
     memoryAll: total(layers, 'activations'),
     unknownClasses: [...new Set(layers.filter((row) => row.unknown).map((row) => row.className))].sort(),
   };
@@ -129,3 +149,31 @@ export const macsOf = (model: tf.LayersModel): number => countCosts(model).macs;
  * @example paramsOf(model) === model.countParams()
  */
 export const paramsOf = (model: tf.LayersModel): number => weightCount(model.weights);
+
+/**
+ * What one layer class costs per call site and sample.
+ * @deprecated a layer class is described in one place, its handler: use registerHandler(className, {group, macs, produces}).
+ */
+export interface LayerCost {
+  /** Multiply-accumulates of one call on one sample. */
+  macs: (site: CallSite, config: tf.serialization.ConfigDict) => number;
+  /** Whether its outputs count towards `memory` (the paper's "acts": conv and dense outputs). */
+  memory: boolean;
+}
+
+/**
+ * Sets the MACs and memory flag of a layer class on its handler (a barrier when it has none).
+ * The MACs are read from the full shapes, so they do not follow pruning of that layer.
+ * @deprecated use registerHandler(className, {group, macs: (call, cin, cout) => ..., produces}): one handler
+ * gives grouping, costs and export, and its MACs follow the kept channels.
+ * @example registerLayerCost('MyConv', {macs: (s) => s.outputShapes[0][2] * 9, memory: true});
+ */
+export function registerLayerCost(className: string, cost: LayerCost): void {
+  const handler = handlers[className] ??
+    barrier((l) => `layer "${l.name}" of class ${className} has a cost but no pruning rule (register one with registerHandler)`);
+  registerHandler(className, {
+    ...handler,
+    produces: cost.memory,
+    macs: (call) => cost.macs({inputShapes: call.inputShapes, outputShapes: [call.outputShape]}, configOf(call.layer)),
+  });
+}

@@ -1,11 +1,9 @@
 export {measure} from './measure';
 export type {Measurement, MeasureOptions} from './measure';
-export {countCosts, macsOf, paramsOf} from './count_costs';
-export type {Costs, LayerMeasurement} from './count_costs';
+export {countCosts, macsOf, paramsOf, registerLayerCost} from './count_costs';
+export type {CallSite, Costs, LayerCost, LayerMeasurement} from './count_costs';
 export {compareLatency, measureLatency} from './latency';
 export type {LatencyMeasurement} from './latency';
-export {layerCosts, registerLayerCost} from './layer_costs';
-export type {LayerCost, CallSite} from './layer_costs';
 export {measureInBrowser, BrowserSession, findChromium, pageAssets, modelAssets, serveAssets} from './browser';
 export type {BrowserBackend, BrowserMeasureOptions, BrowserMeasurement, BrowserRun, PageApi, Asset, Assets, Served} from './browser';
 export {apDifference, averagePrecision, boxIou, interpolatedAp} from './ap';

@@ -52,6 +52,20 @@ export function costsAt(g: Grouping, counts: number[], latency?: LatencyModel): 
   return costs;
 }
 
+/**
+ * Throw when layers with weights have no cost rule (Grouping.uncosted): a FLOPs target or ratio
+ * would leave their MACs out. Names the layers and what to do.
+ * @example assertCosted(p.grouping); // before running to a FLOPs target
+ */
+export function assertCosted(g: Grouping): void {
+  if (!g.uncosted.length) return;
+  const layers = g.uncosted.map((u) => `"${u.layer}" (${u.className})`).join(', ');
+  const classes = [...new Set(g.uncosted.map((u) => u.className))].join(', ');
+  throw new Error(`a FLOPs target needs the MACs of every layer, and ${layers} ${g.uncosted.length > 1 ? 'have' : 'has'} weights but no ` +
+    `cost rule: register a handler with macs for ${classes} (registerHandler(className, {group, macs: (call, cin, cout) => ...})), ` +
+    'or prune a number of units (prune({units})) instead of a FLOPs target');
+}
+
 /** Kept-unit counts per space. */
 export const unitCounts = (kept: Kept): number[] => kept.map((k) => k.filter(Boolean).length);
 

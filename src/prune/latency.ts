@@ -52,7 +52,7 @@ export async function profileLatency(g: Grouping, opts: ProfileOptions = {}): Pr
     const graphs = smalls.map((m) => new Map(readModel(m).calls.map((c) => [`${c.layer.name}#${c.call}`, c])));
     const work = counts.map((n) => callWork(g, n));
     for (const [i, c] of g.calls.entries()) {
-      if (c.call.layer.getClassName() === 'InputLayer') continue;
+      if (c.handler.input) continue;
       const at = graphs.map((calls) => calls.get(`${c.call.layer.name}#${c.call.call}`)!);
       const inputs = at.map((sc) => sc.inputShapes.map((shape) => tf.randomNormal([batchSize, ...shape])));
       try {

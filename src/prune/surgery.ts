@@ -26,7 +26,7 @@ export function exportPruned(g: Grouping, kept: Kept): tf.LayersModel {
   for (const c of g.calls) {
     const layer = c.call.layer;
     const name = layer.name;
-    if (layer.getClassName() === 'InputLayer') {
+    if (c.handler.input) {
       const t = tf.input({shape: c.call.outputShape, name, dtype: 'float32'});
       inputs.push(t);
       symbolic.set(refKey({layer: name, call: c.call.call, index: 0}), t);
@@ -34,7 +34,7 @@ export function exportPruned(g: Grouping, kept: Kept): tf.LayersModel {
     }
     if (!layers.has(name)) {
       const keep = keepOf(g, kept, c);
-      const config = c.handler.config ? c.handler.config(layer.getConfig(), keep) : layer.getConfig();
+      const config = c.handler.config ? c.handler.config(layer.getConfig(), keep, layer) : layer.getConfig();
       layers.set(name, rebuild(layer, config));
       const w = layer.getWeights();
       // NOTE: copied through JS so each weight owns its data: wasm's GatherV2 output keeps a rank-4

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import {LayerHandler, kernelArea, positions, spatialInput} from './types';
+import {LayerHandler, channelAxis, configOf, kernelArea, positions, spatialInput} from './types';
 
 /**
  * GroupConv2D with g groups: group k reads input block k and writes output block k, so the
@@ -22,7 +22,8 @@ export const groupConv2d: LayerHandler = {
     return {segments: [out], spatial: 1};
   },
   macs: (call, _cin, cout) => {
-    const perGroupIn = call.inputShapes[0][2] / (call.layer.getConfig().groups as number);
+    const input = call.inputShapes[0];
+    const perGroupIn = input[channelAxis(call.layer, input)] / (configOf(call.layer).groups as number);
     return positions(call) * kernelArea(call.layer) * perGroupIn * cout;
   },
   slice: ([kernel, bias], keep) => {

@@ -3,6 +3,20 @@ import {LayerHandler} from './types';
 /** Layers without weights that keep the channel axis as it is (activations, pooling, padding...). */
 export const passThrough: LayerHandler = {group: (ctx) => ctx.inputs[0]};
 
+/** Training-only noise (Dropout, GaussianNoise...): channels pass through; off while scoring. */
+export const noise: LayerHandler = {noise: true, group: (ctx) => ctx.inputs[0]};
+
+/** Softmax: over the channel axis it couples every channel (pruning one renormalises the rest); over another axis it passes through. */
+export const softmax: LayerHandler = {
+  group: (ctx) => {
+    const axis = ctx.call.layer.getConfig().axis as number | number[] | undefined;
+    const rank = ctx.call.outputShape.length + 1;
+    const axes = axis === undefined ? [-1] : Array.isArray(axis) ? axis : [axis];
+    if (axes.some((a) => a === -1 || a === rank - 1)) ctx.block(ctx.inputs[0], `layer "${ctx.call.layer.name}" applies softmax across channels`);
+    return ctx.inputs[0];
+  },
+};
+
 /** Elementwise merges (Add, Multiply, ...): all inputs become one space channel by channel. */
 export const merge: LayerHandler = {
   group: (ctx) => {
