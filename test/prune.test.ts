@@ -224,9 +224,9 @@ test('rule: an unknown layer is a barrier with a reason; a registered handler li
   assert.ok(exactness(model) < 1e-4);
 });
 
-test('bad input: Sequential model, no prunable space, wrong input shape', () => {
+test('bad input: no prunable space (Sequential or functional), wrong input shape', () => {
   const seq = tf.sequential({layers: [L.dense({units: 2, inputShape: [3]})]});
-  assert.throws(() => pruner(seq), /tf\.Sequential: rebuild it with the functional API/);
+  assert.throws(() => pruner(seq), /no prunable channel space[\s\S]*model input/);
   const x = tf.input({shape: [3]});
   const only = tf.model({inputs: x, outputs: L.dense({units: 2}).apply(x) as tf.SymbolicTensor});
   assert.throws(() => pruner(only), /no prunable channel space[\s\S]*model output/);
@@ -316,6 +316,9 @@ test('latency normalizer: a profile per call; with unit slopes on convs it ranks
   const p = pruner(model);
   assert.throws(() => p.normalize('latency'), /profileLatency/);
   await p.profileLatency({batchSize: 2, runs: 1, widths: [1, 0.5]});
+  assert.throws(() => p.normalize('latency'), /none was accumulated since the pruner was made: run p\.score\(batches\) first/);
+  const labels = Int32Array.from([0, 2]);
+  await p.score([tf.tidy(() => ({xs: tf.randomUniform([2, 8, 8, 1], 0, 1, 'float32', 2) as tf.Tensor4D, ys: tf.oneHot(tf.tensor1d(labels, 'int32'), 3) as tf.Tensor2D, labels}))]);
   const ranked = p.normalize('latency');
   assert.ok(ranked.units.length > 0 && ranked.units.every((u) => u.cost >= 0));
   p.dispose();

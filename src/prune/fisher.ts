@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {CallMaps, execute, Grouping, InputHook} from '../graph';
+import type {OutputHook} from '../graph/model_graph';
 import {Kept, maskOf} from './masks';
 
 /** Consumer calls: the ones that read their input through a mask. */
@@ -34,11 +35,12 @@ export function maskTensors(g: Grouping, kept: Kept): Map<string, tf.Tensor2D> {
 }
 
 /**
- * Forward pass of the masked model: consumer inputs times their masks (METHOD.md §1).
+ * Forward pass of the masked model: consumer inputs times their masks (METHOD.md §1); `output` may return
+ * other values for the model output (e.g. logitsHook(rule): the values before an output softmax).
  * @example const logits = tf.tidy(() => maskedForward(g, masks, xs, false));
  */
-export function maskedForward(g: Grouping, masks: Map<string, tf.Tensor2D>, xs: tf.Tensor, training: boolean): tf.Tensor {
-  return execute(g.graph, [xs], {training, hook: gateHook(g, masks), dropout: training})[0];
+export function maskedForward(g: Grouping, masks: Map<string, tf.Tensor2D>, xs: tf.Tensor, training: boolean, output?: OutputHook): tf.Tensor {
+  return execute(g.graph, [xs], {training, hook: gateHook(g, masks), dropout: training, output})[0];
 }
 
 /** Result of one Fisher step: the loss and, per space, sum_n (sum_k g[n,k,unit])^2 [units]. */
@@ -49,10 +51,12 @@ export interface FisherStep { loss: number; fisher: tf.Tensor1D[]; grads: tf.Nam
  * Gates [B, c] = mask on each consumer input; dL/dgate[n, c] = sum_hw A * dL/dÃ = g[n,k,c]
  * (METHOD.md §2). Per space the gates' gradients are summed over members, calls and the
  * channels of each unit BEFORE squaring (eq. 4), then squared and summed over samples.
- * `lossOf` maps the model output to the batch-mean loss; `weights` are differentiated too (pass []
- * to skip); the caller disposes fisher and grads.
+ * `lossOf` maps the model output (or what `output` returns instead, e.g. the logits before an output
+ * softmax) to the batch-mean loss; `weights` are differentiated too (pass [] to skip); the caller
+ * disposes fisher and grads.
  */
-export async function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf: (outputs: tf.Tensor) => tf.Scalar, weights: tf.Variable[]): Promise<FisherStep> {
+export async function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf: (outputs: tf.Tensor) => tf.Scalar, weights: tf.Variable[],
+  output?: OutputHook): Promise<FisherStep> {
   const b = xs.shape[0];
   const calls = consumerCalls(g);
   const gates = new Map<string, tf.Variable>();
@@ -63,9 +67,14 @@ export async function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf:
     init.dispose();
   }
   const hook = gateHook(g, gates as unknown as Map<string, tf.Tensor2D>);
-  const {value, grads} = tf.variableGrads(() => {
-    return lossOf(execute(g.graph, [xs], {training: true, hook, dropout: false})[0]);
-  }, [...weights, ...gates.values()]);
+  let result: {value: tf.Scalar; grads: tf.NamedTensorMap};
+  try {
+    result = tf.variableGrads(() => lossOf(execute(g.graph, [xs], {training: true, hook, dropout: false, output})[0]), [...weights, ...gates.values()]);
+  } catch (e) {
+    tf.dispose([...gates.values()]); // a failing loss (e.g. targets of the wrong shape) leaves nothing behind
+    throw e;
+  }
+  const {value, grads} = result;
   const fisher = tf.tidy(() => {
     const perSpace: (tf.Tensor2D | undefined)[] = g.spaces.map(() => undefined);
     for (const c of calls) {

@@ -1,11 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import {group, Grouping, Space} from '../graph';
-import {BatchSource, evaluate, fit, FitResult, Optimizer, OptimizerOptions, Progress} from '../train';
-import {costsAt, costsOf, deltaCosts, LatencyModel, Normalizer, normalizers} from './costs';
+import {BatchSource, evaluate, fit, FitResult, logitsHook, Optimizer, OptimizerOptions, OutputKind, outputLoss, outputRule, OutputRule, Progress,
+  progress as makeProgress} from '../train';
+import {assertCosted, costsAt, costsOf, deltaCosts, LatencyModel, Normalizer, normalizers} from './costs';
 import {fisherStep, maskedForward, maskTensors} from './fisher';
 import {profileLatency, ProfileOptions} from './latency';
 import {allKept, Kept, keptChannels} from './masks';
+import {Ranking, RankedUnit} from './ranking';
 import {exportPruned} from './surgery';
+
+export type {RankedUnit} from './ranking';
 
 /** Options of pruner(). */
 export interface PrunerOptions {
@@ -13,8 +17,17 @@ export interface PrunerOptions {
   inputShape?: number[];
   /** false: the "-I" ablation, only spaces with one producer and nothing coupled are pruned. */
   grouping?: boolean;
-  /** Batch-mean loss of the model output for a batch. Default: softmax cross-entropy against batch.ys. */
+  /**
+   * Batch-mean loss of the model output for a batch (e.g. a detector's); it wins over `output`. Default: the
+   * output rule's classification loss against batch.ys.
+   */
   loss?: (outputs: tf.Tensor, batch: ScoreBatch) => tf.Scalar;
+  /**
+   * What the model outputs. Default: the loss follows the output activation (softmax: cross-entropy of its
+   * probabilities, from the values before it; sigmoid: binary cross-entropy; linear: logits). 'logits': softmax
+   * cross-entropy of the outputs as they are; 'probabilities': they are softmax probabilities.
+   */
+  output?: OutputKind;
   /** A latency model from an earlier profileLatency() (e.g. a resumed run), for the 'latency' normalizer. */
   latency?: LatencyModel;
 }
@@ -25,16 +38,15 @@ export interface ScoreBatch { xs: tf.Tensor4D; ys?: tf.Tensor2D }
 /** Dispose every tensor a batch holds. */
 const disposeBatch = (b: object): void => tf.dispose(Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
 
-const crossEntropy = (outputs: tf.Tensor, batch: ScoreBatch): tf.Scalar => {
-  if (!batch.ys) throw new Error('the default loss (softmax cross-entropy) needs batch.ys; pass a loss option for other batches');
-  return tf.losses.softmaxCrossEntropy(batch.ys, outputs) as tf.Scalar;
-};
+/** A positive integer option, or a clear error naming it. */
+function positiveInteger(name: string, v: number | undefined, fallback: number): number {
+  const n = v ?? fallback;
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return n;
+}
 
 /** Fisher accumulated by score(): one number per unit of every space. */
 export interface ScoreReport { steps: number; loss: number; spaces: {id: number; producers: string[]; consumers: string[]; fisher: number[]}[] }
-
-/** One unit with its Fisher, the cost it frees and their ratio (the ranking score). */
-export interface RankedUnit { space: number; unit: number; fisher: number; cost: number; score: number }
 
 /** normalize()'s result: the prunable kept units, lowest score first. */
 export interface Ranked { normalizer: Normalizer; units: RankedUnit[] }
@@ -89,6 +101,8 @@ export interface TrainSettings { optimizer?: Optimizer | OptimizerOptions; lr?: 
  */
 export class Pruner {
   readonly grouping: Grouping;
+  /** The loss's output rule (from the output activation, or options.output), used unless options.loss is given. */
+  readonly outputRule: OutputRule;
   kept: Kept;
   /** Fisher accumulated since the last prune, per space and unit (read back every step: webgpu in Node cannot read synchronously). */
   private fisher: Float64Array[] | null = null;
@@ -97,12 +111,15 @@ export class Pruner {
   private normalizer: Normalizer = 'memory';
   private readonly baseline: {macs: number; memory: number};
   private latency?: LatencyModel;
+  private pruned = false;
+  private disposed = false;
 
   constructor(readonly model: tf.LayersModel, readonly options: PrunerOptions = {}) {
     const shape = model.inputs[0]?.shape.slice(1);
     if (options.inputShape && (shape?.length !== options.inputShape.length || shape.some((d, i) => d !== null && d !== options.inputShape![i]))) {
       throw new Error(`inputShape [${options.inputShape}] does not match model "${model.name}" input [${shape}]`);
     }
+    this.outputRule = outputRule(model, options.output);
     this.grouping = group(model);
     if (!this.grouping.spaces.some((s) => this.eligible(s))) {
       const why = this.grouping.spaces.map((s) => `space ${s.id} (${s.producers.join(', ') || s.members[0].layer}): ${s.reason ?? 'coupled (grouping off)'}`);
@@ -111,6 +128,25 @@ export class Pruner {
     this.kept = allKept(this.grouping);
     this.baseline = costsOf(this.grouping, this.kept);
     this.latency = options.latency;
+  }
+
+  /** Throws once dispose() was called. */
+  private usable(): void {
+    if (this.disposed) throw new Error(`this pruner of model "${this.model.name}" was disposed: make a new one with pruner(model)`);
+  }
+
+  /** Throws when no Fisher was accumulated since the last prune (ranking zeros would prune arbitrary units). */
+  private needFisher(step: string): void {
+    if (this.fisherSteps === 0) {
+      throw new Error(`${step} needs Fisher, and none was accumulated since ${this.pruned ? 'the last prune()' : 'the pruner was made'}: run p.score(batches) first`);
+    }
+  }
+
+  /** Check and remember the normalizer prune() ranks by. */
+  private setNormalizer(by: Normalizer): void {
+    if (!normalizers.includes(by)) throw new Error(`unknown normalizer "${by}": use one of ${normalizers.map((n) => `'${n}'`).join(', ')}`);
+    if (by === 'latency' && !this.latency) throw new Error("normalize('latency') needs a latency model: await p.profileLatency() first (or pass options.latency)");
+    this.normalizer = by;
   }
 
   private eligible(s: Space): boolean {
@@ -122,6 +158,7 @@ export class Pruner {
    * @example p.group().filter((s) => s.prunable).map((s) => s.producers);
    */
   group(): Space[] {
+    this.usable();
     return this.grouping.spaces.map((s) => ({...s, members: s.members.map((m) => ({...m})), producers: [...s.producers], consumers: [...s.consumers],
       prunable: this.eligible(s), reason: s.reason ?? (this.eligible(s) ? undefined : 'coupled: not pruned without grouping')}));
   }
@@ -132,6 +169,8 @@ export class Pruner {
    * @example await p.score(train.batches(64), {steps: 25});
    */
   async score<B extends ScoreBatch>(batches: Iterable<B>, opts: {steps?: number; train?: TrainSettings} = {}): Promise<ScoreReport> {
+    this.usable();
+    if (opts.steps !== undefined) positiveInteger('score({steps})', opts.steps, 1);
     const weights = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const frozen = opts.train ? [] : this.model.nonTrainableWeights.map((w) => [w.read() as tf.Variable, tf.clone(w.read())] as const);
     const optimizer = opts.train?.optimizer instanceof Optimizer ? opts.train.optimizer : opts.train ? new Optimizer(opts.train.optimizer ?? {name: 'sgd', momentum: 0.9}) : null;
@@ -157,8 +196,13 @@ export class Pruner {
 
   /** One Fisher step; `update` receives the weight gradients when weights are given. */
   private async step(batch: ScoreBatch, weights: tf.Variable[], update: (grads: tf.NamedTensorMap) => void): Promise<void> {
-    const loss = this.options.loss ?? crossEntropy;
-    const r = await fisherStep(this.grouping, this.kept, batch.xs, (outputs) => loss(outputs, batch), weights);
+    const custom = this.options.loss;
+    const lossOf = custom ? (outputs: tf.Tensor) => custom(outputs, batch) : (values: tf.Tensor) => {
+      if (!batch.ys) throw new Error('the classification loss needs batch.ys (one-hot targets); pass a loss option for other batches');
+      return outputLoss(values, batch.ys, this.outputRule);
+    };
+    // the output rule's loss reads the values before an output softmax / sigmoid where the graph has them
+    const r = await fisherStep(this.grouping, this.kept, batch.xs, lossOf, weights, custom ? undefined : logitsHook(this.outputRule));
     try {
       if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} after ${this.fisherSteps} Fisher steps: check the inputs for NaN or lower the learning rate; the masks and the weights are unchanged by this step`);
       if (weights.length) update(r.grads);
@@ -185,18 +229,19 @@ export class Pruner {
    * @example const lat = await p.profileLatency({batchSize: 64}); p.normalize('latency');
    */
   async profileLatency(opts: Omit<ProfileOptions, 'eligible'> = {}): Promise<LatencyModel> {
+    this.usable();
     this.latency = await profileLatency(this.grouping, {...opts, eligible: this.grouping.spaces.map((s) => this.eligible(s))});
     return this.latency;
   }
 
   /**
-   * Rank kept units by Fisher / cost freed (METHOD.md §4), lowest first.
+   * Rank kept units by Fisher / cost freed (METHOD.md §4), lowest first; needs Fisher scored since the last prune.
    * @example const ranked = p.normalize('memory'); ranked.units[0];
    */
   normalize(by: Normalizer = this.normalizer): Ranked {
-    if (!normalizers.includes(by)) throw new Error(`unknown normalizer "${by}": use one of ${normalizers.map((n) => `'${n}'`).join(', ')}`);
-    if (by === 'latency' && !this.latency) throw new Error("normalize('latency') needs a latency model: await p.profileLatency() first (or pass options.latency)");
-    this.normalizer = by;
+    this.usable();
+    this.setNormalizer(by);
+    this.needFisher('normalize()');
     const fisher = this.fisherValues();
     const cost = deltaCosts(this.grouping, this.kept, by, this.latency);
     const units: RankedUnit[] = [];
@@ -208,20 +253,29 @@ export class Pruner {
   }
 
   /**
-   * Zero the masks of the `units` lowest-ranked units (one at a time, re-ranking between), then reset Fisher.
+   * Zero the masks of the `units` lowest-ranked units by the last normalizer, one at a time: each is the unit
+   * normalize() would rank first after the removals before it (the costs follow the counts; Fisher does not change).
+   * Then Fisher is reset: the next prune() needs a new score().
    * @example p.prune({units: 1});
    */
   prune(opts: {units?: number} = {}): PrunedUnit[] {
+    this.usable();
+    const units = positiveInteger('prune({units})', opts.units, 1);
+    this.setNormalizer(this.normalizer);
+    this.needFisher('prune()');
+    const eligible = this.grouping.spaces.map((s) => this.eligible(s));
+    const ranking = new Ranking(this.grouping, this.kept, this.fisherValues(), eligible, this.normalizer, this.latency);
     const removed: PrunedUnit[] = [];
-    for (let i = 0; i < (opts.units ?? 1); i++) {
-      const [best] = this.normalize().units;
+    for (let i = 0; i < units; i++) {
+      const best = ranking.next();
       if (!best) break;
-      this.kept[best.space][best.unit] = false;
+      ranking.remove(best);
       const c = costsOf(this.grouping, this.kept);
       removed.push({...best, producers: this.grouping.spaces[best.space].producers, macs: c.macs, memory: c.memory, macsRatio: c.macs / this.baseline.macs});
     }
     this.fisher = null;
     this.fisherSteps = 0;
+    this.pruned = true;
     return removed;
   }
 
@@ -230,6 +284,7 @@ export class Pruner {
    * @example p.minFlopsRatio(); // e.g. 0.04 for resnet20, 0.96 for resnext without grouping
    */
   minFlopsRatio(): number {
+    this.usable();
     return costsAt(this.grouping, this.grouping.spaces.map((s, i) => (this.eligible(s) ? 1 : this.kept[i].filter(Boolean).length))).macs / this.baseline.macs;
   }
 
@@ -239,6 +294,7 @@ export class Pruner {
    */
   checkTarget(targetFlops: number): void {
     if (!(targetFlops > 0 && targetFlops <= 1)) throw new Error(`targetFlops must be in (0, 1], got ${targetFlops}`);
+    assertCosted(this.grouping);
     const floor = this.minFlopsRatio();
     if (targetFlops < floor) {
       throw new Error(`targetFlops ${targetFlops} cannot be reached: pruning every prunable space of "${this.model.name}" to one unit leaves ${floor.toFixed(4)} of the FLOPs; choose a target >= ${floor.toFixed(4)}`);
@@ -250,10 +306,16 @@ export class Pruner {
    * @example await p.run({data: train, targetFlops: 0.5, interval: 25, normalize: 'memory'});
    */
   async run(o: RunOptions): Promise<RunReport> {
+    this.usable();
+    const interval = positiveInteger('run({interval})', o.interval, 25);
+    const unitsPerPrune = positiveInteger('run({unitsPerPrune})', o.unitsPerPrune, 1);
+    const checkpointEvery = positiveInteger('run({checkpointEvery})', o.checkpointEvery, 10);
+    if (o.finetuneEpochs !== undefined && !(o.finetuneEpochs >= 0 && Number.isFinite(o.finetuneEpochs))) {
+      throw new Error(`run({finetuneEpochs}) must be a number >= 0, got ${o.finetuneEpochs}`);
+    }
     this.checkTarget(o.targetFlops);
     if (o.normalize === 'latency' && !this.latency) await this.profileLatency({batchSize: o.batchSize});
-    if (o.normalize) this.normalize(o.normalize);
-    const interval = o.interval ?? 25;
+    if (o.normalize) this.setNormalizer(o.normalize);
     const batchSize = o.batchSize ?? 64;
     const weights = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const optimizer = o.optimizer instanceof Optimizer ? o.optimizer : new Optimizer(o.optimizer ?? {name: 'sgd', momentum: 0.9, weightDecay: 5e-4});
@@ -278,12 +340,12 @@ export class Pruner {
           o.progress?.update(inEpoch, {loss: this.lastLoss, acc: NaN, samples: inEpoch * batchSize});
           if (steps % interval !== 0) continue;
           const loss = this.lastLoss;
-          for (const r of this.prune({units: o.unitsPerPrune ?? 1})) {
+          for (const r of this.prune({units: unitsPerPrune})) {
             rows.push({...r, step: steps, loss});
             o.onPrune?.(rows[rows.length - 1]);
           }
           const done = this.state().macsRatio <= o.targetFlops;
-          if (o.onCheckpoint && !done && ++prunings % (o.checkpointEvery ?? 10) === 0) {
+          if (o.onCheckpoint && !done && ++prunings % checkpointEvery === 0) {
             await o.onCheckpoint({steps, epoch, batchInEpoch: inEpoch, kept: this.kept.map((k) => [...k]), rows: [...rows]});
           }
           if (done) break;
@@ -298,12 +360,18 @@ export class Pruner {
     return {steps, rows, baseline: this.baseline, final: this.state()};
   }
 
-  /** The masked model's forward, for training and evaluation; masks are built per call. */
-  forward(): (xs: tf.Tensor4D, training: boolean) => tf.Tensor2D {
+  /**
+   * The masked model's forward (its outputs), for training and evaluation; masks are built per call. With
+   * `{logits: true}` it returns what the output rule's loss reads (the values before an output softmax / sigmoid).
+   * @example const probs = p.forward()(xs, false);
+   */
+  forward(opts: {logits?: boolean} = {}): (xs: tf.Tensor4D, training: boolean) => tf.Tensor2D {
+    this.usable();
+    const output = opts.logits ? logitsHook(this.outputRule) : undefined;
     return (xs, training) => {
       const masks = maskTensors(this.grouping, this.kept);
       try {
-        return maskedForward(this.grouping, masks, xs, training) as tf.Tensor2D;
+        return maskedForward(this.grouping, masks, xs, training, output) as tf.Tensor2D;
       } finally {
         tf.dispose([...masks.values()]);
       }
@@ -311,20 +379,22 @@ export class Pruner {
   }
 
   /**
-   * Train the masked model (pruned channels stay zero at every consumer).
+   * Train the masked model (pruned channels stay zero at every consumer) with the output rule's loss.
    * @example await p.finetune(train, {steps: 25, lr: 0.01});
    */
   async finetune(data: BatchSource, opts: TrainSettings & {steps?: number; epochs?: number} = {}): Promise<FitResult> {
-    return fit(this.model, data, {forward: this.forward(), epochs: opts.epochs ?? (opts.steps ? Infinity : 1), steps: opts.steps,
+    this.usable();
+    return fit(this.model, data, {forward: this.forward({logits: true}), output: this.outputRule, epochs: opts.epochs ?? (opts.steps ? Infinity : 1), steps: opts.steps,
       batchSize: opts.batchSize, optimizer: opts.optimizer, lr: opts.lr, seed: opts.seed, progress: opts.progress});
   }
 
   /**
-   * Accuracy and loss of the masked model.
+   * Accuracy and loss (the output rule's) of the masked model.
    * @example (await p.evaluate(test)).accuracy;
    */
   evaluate(data: BatchSource, batchSize = 256): Promise<{loss: number; accuracy: number}> {
-    return evaluate(this.forward(), data, batchSize);
+    this.usable();
+    return evaluate(this.forward({logits: true}), data, batchSize, makeProgress('silent'), this.outputRule);
   }
 
   /**
@@ -332,6 +402,7 @@ export class Pruner {
    * @example p.state().macsRatio;
    */
   state(): PrunerState {
+    this.usable();
     const c = costsOf(this.grouping, this.kept);
     return {
       macs: c.macs, memory: c.memory, macsRatio: c.macs / this.baseline.macs, memoryRatio: c.memory / this.baseline.memory,
@@ -348,12 +419,18 @@ export class Pruner {
    * @example const small = p.export(); await small.save(...);
    */
   export(): tf.LayersModel {
+    this.usable();
     return exportPruned(this.grouping, this.kept);
   }
 
-  /** Release the accumulated Fisher. */
+  /**
+   * Release the accumulated Fisher; the pruner cannot be used afterwards (the model is left as it is).
+   * @example p.dispose();
+   */
   dispose(): void {
     this.fisher = null;
+    this.fisherSteps = 0;
+    this.disposed = true;
   }
 }
 

@@ -5,6 +5,8 @@ export type { OptimizerName, OptimizerOptions, OptimizerState, WeightDecayMode }
 export { progress } from './progress';
 export type { Progress, ProgressInfo, ProgressKind, ProgressOptions } from './progress';
 export { crossEntropy, evaluate, fit, forwardOf, NonFiniteLossError, trainStep } from './loop';
+export { logitsHook, logitsRule, outputKinds, outputLoss, outputRule, predictedClasses } from './output';
+export type { OutputActivation, OutputKind, OutputRule } from './output';
 export type { BatchSource, EpochStats, EvalResult, FitOptions, FitResult, Forward, StepContext } from './loop';
 export { hasCheckpoint, loadCheckpoint, loadModel, saveCheckpoint, saveModel } from './checkpoint';
 export { trainModel } from './train_model';

@@ -9,10 +9,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Batch, BatchOptions } from '../data';
+import { execute, readModel } from '../graph/model_graph';
 import { Optimizer, OptimizerOptions } from './optimizer';
+import { logitsHook, logitsRule, OutputKind, outputLoss, outputRule, OutputRule, predictedClasses } from './output';
 import { Progress, progress as makeProgress } from './progress';
 
-/** Logits [B, classes] of images [B, H, W, C]; `training` selects batch statistics and dropout. */
+/**
+ * What the loss reads, [B, classes], of images [B, H, W, C]: logits, or the values an output rule names;
+ * `training` selects batch statistics and dropout.
+ */
 export type Forward = (xs: tf.Tensor4D, training: boolean) => tf.Tensor2D;
 
 /** What the loop needs of a dataset (ImageDataset has it). */
@@ -39,11 +44,26 @@ export class NonFiniteLossError extends Error {
 }
 
 /**
- * The model's forward pass as a Forward (training mode passes {training: true} to every layer).
- * @example const f = forwardOf(model); const logits = f(xs, false);
+ * The model's forward pass as a Forward (training mode passes {training: true} to every layer). With an
+ * output rule that names a head layer, it returns that layer's values before its softmax / sigmoid.
+ * @example const f = forwardOf(model, outputRule(model)); const logits = f(xs, false);
  */
-export function forwardOf(model: tf.LayersModel): Forward {
-  return (xs, training) => model.apply(xs, { training }) as tf.Tensor2D;
+export function forwardOf(model: tf.LayersModel, output?: OutputRule): Forward {
+  const hook = output && logitsHook(output);
+  if (!hook) return (xs, training) => model.apply(xs, { training }) as tf.Tensor2D;
+  const graph = readModel(model);
+  return (xs, training) => execute(graph, [xs], { training, dropout: training, output: hook })[0] as tf.Tensor2D;
+}
+
+/**
+ * The rule the loop's loss follows and the forward that gives its values: an explicit rule as given, else the
+ * model's own (or what the `output` kind states). A custom forward returns the model's outputs: when the rule
+ * wants a head's logits, the loss reads the probabilities instead.
+ */
+function ruleAndForward(model: tf.LayersModel | undefined, forward: Forward | undefined, output?: OutputKind | OutputRule): { rule: OutputRule; forward: Forward } {
+  let rule = typeof output === 'object' ? output : outputRule(model, output);
+  if (typeof output !== 'object' && forward && rule.head) rule = { loss: rule.loss, from: 'probabilities' };
+  return { rule, forward: forward ?? forwardOf(model as tf.LayersModel, rule) };
 }
 
 /**
@@ -55,9 +75,9 @@ export function crossEntropy(logits: tf.Tensor2D, ys: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(ys, tf.logSoftmax(logits)), 1))) as tf.Scalar);
 }
 
-/** Number of rows of logits whose arg-max equals the label. */
-async function countCorrect(logits: tf.Tensor2D, labels: Int32Array): Promise<number> {
-  const arg = tf.argMax(logits, 1);
+/** Number of rows whose predicted class (arg-max) equals the label. */
+async function countCorrect(values: tf.Tensor2D, labels: Int32Array, rule: OutputRule): Promise<number> {
+  const arg = predictedClasses(values, rule);
   const predicted = await arg.data();
   arg.dispose();
   return labels.reduce((n, label, i) => n + (predicted[i] === label ? 1 : 0), 0);
@@ -66,6 +86,8 @@ async function countCorrect(logits: tf.Tensor2D, labels: Int32Array): Promise<nu
 /** What one training step needs. */
 export interface StepContext {
   forward: Forward;
+  /** What `forward` returns and how it becomes the loss (the output rule). Default: logits, softmax cross-entropy. */
+  output?: OutputRule;
   /** The variables to update, always in the same order (the optimizer's slots follow it). */
   variables: tf.Variable[];
   optimizer: Optimizer;
@@ -73,7 +95,7 @@ export interface StepContext {
 }
 
 /**
- * One optimizer step on a batch (forward in training mode, batch-mean cross-entropy, update);
+ * One optimizer step on a batch (forward in training mode, batch-mean loss of the output rule, update);
  * returns the loss before the update and the number of correct predictions. Throws
  * NonFiniteLossError, without updating, when the loss is NaN or infinite.
  * Values are read back asynchronously (webgpu in Node cannot read synchronously).
@@ -83,13 +105,14 @@ export async function trainStep(ctx: StepContext, batch: Batch): Promise<{ loss:
   let logits: tf.Tensor2D | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const z = ctx.forward(batch.xs, true);
+    const loss = outputLoss(z, batch.ys, ctx.output ?? logitsRule);
     logits = tf.keep(z);
-    return crossEntropy(z, batch.ys);
+    return loss;
   }, ctx.variables);
   try {
     const loss = (await value.data())[0];
     if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, ctx.optimizer.step + 1);
-    const correct = await countCorrect(logits as tf.Tensor2D, batch.labels);
+    const correct = await countCorrect(logits as tf.Tensor2D, batch.labels, ctx.output ?? logitsRule);
     // variableGrads names gradients by variable name; none for a variable not connected to the loss
     ctx.optimizer.apply(ctx.variables, ctx.variables.map((v) => grads[v.name]), ctx.lr);
     return { loss, correct };
@@ -127,6 +150,12 @@ export interface FitOptions {
   augment?: BatchOptions['augment'];
   /** Replaces model.apply, e.g. a masked forward of the pruning core; gradients still flow to `variables`. */
   forward?: Forward;
+  /**
+   * The loss follows the model's output activation (softmax: cross-entropy of its probabilities, from the values
+   * before it; sigmoid: binary cross-entropy; linear: logits). 'logits' / 'probabilities' state what the outputs
+   * are instead; an OutputRule also says what `forward` returns.
+   */
+  output?: OutputKind | OutputRule;
   /** Default: the model's trainable weights. */
   variables?: tf.Variable[];
   /** After every step: 1-based global step and its loss. */
@@ -158,7 +187,7 @@ export async function fit(model: tf.LayersModel, data: BatchSource, opts: FitOpt
   const owned = !(opts.optimizer instanceof Optimizer);
   const optimizer = opts.optimizer instanceof Optimizer ? opts.optimizer : new Optimizer(opts.optimizer ?? { name: 'sgd' });
   const lrAt = typeof opts.lr === 'function' ? opts.lr : () => (opts.lr as number | undefined) ?? 0.01;
-  const forward = opts.forward ?? forwardOf(model);
+  const { rule, forward } = ruleAndForward(model, opts.forward, opts.output);
   const variables = opts.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
   const show = opts.progress ?? makeProgress('silent');
   const epochs = opts.epochs ?? 1;
@@ -178,7 +207,7 @@ export async function fit(model: tf.LayersModel, data: BatchSource, opts: FitOpt
       for (const batch of data.batches(batchSize, { shuffle: true, seed: (opts.seed ?? 0) + epoch - 1, augment: opts.augment })) {
         let r: { loss: number; correct: number };
         try {
-          r = await trainStep({ forward, variables, optimizer, lr: lrAt(optimizer.step) }, batch);
+          r = await trainStep({ forward, output: rule, variables, optimizer, lr: lrAt(optimizer.step) }, batch);
         } catch (e) {
           if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(e.loss, e.step, epoch);
           throw e;
@@ -216,24 +245,27 @@ export interface EvalResult {
 }
 
 /**
- * Batch-mean cross-entropy and accuracy over all of `data`, inference mode (BatchNorm moving statistics).
+ * Mean loss (the output rule's: see FitOptions.output) and accuracy over all of `data`, inference mode (BatchNorm
+ * moving statistics). A bare Forward gives logits unless `output` says otherwise.
  * @example const {loss, accuracy} = await evaluate(model, test, 256);
  */
-export async function evaluate(model: tf.LayersModel | Forward, data: BatchSource, batchSize = 256, show: Progress = makeProgress('silent')): Promise<EvalResult> {
-  const forward = typeof model === 'function' ? model : forwardOf(model);
+export async function evaluate(model: tf.LayersModel | Forward, data: BatchSource, batchSize = 256, show: Progress = makeProgress('silent'),
+  output?: OutputKind | OutputRule): Promise<EvalResult> {
+  const { rule, forward } = typeof model === 'function' ? ruleAndForward(undefined, model, output) : ruleAndForward(model, undefined, output);
   let [lossSum, correct, samples, steps] = [0, 0, 0, 0];
   show.start('evaluate', Math.ceil(data.size / batchSize));
   for (const batch of data.batches(batchSize)) {
+    let logits: tf.Tensor2D | undefined;
+    let ce: tf.Scalar | undefined;
     try {
       const n = batch.labels.length;
-      const logits = tf.tidy(() => forward(batch.xs, false));
-      const ce = crossEntropy(logits, batch.ys);
-      const [loss, right] = [(await ce.data())[0], await countCorrect(logits, batch.labels)];
-      tf.dispose([logits, ce]);
+      logits = tf.tidy(() => forward(batch.xs, false));
+      ce = outputLoss(logits, batch.ys, rule);
+      const [loss, right] = [(await ce.data())[0], await countCorrect(logits, batch.labels, rule)];
       [lossSum, correct, samples, steps] = [lossSum + loss * n, correct + right, samples + n, steps + 1];
       show.update(steps, { loss: lossSum / samples, acc: correct / samples, samples });
     } finally {
-      tf.dispose([batch.xs, batch.ys]);
+      tf.dispose([batch.xs, batch.ys, ...(logits ? [logits] : []), ...(ce ? [ce] : [])]);
     }
   }
   const result = { loss: lossSum / samples, accuracy: correct / samples, samples };
