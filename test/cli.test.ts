@@ -6,11 +6,12 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
-import {detectionScenes, fashionMnist} from '../src/data';
+import {PNG} from 'pngjs';
+import {cifar10, detectionScenes, fashionMnist, imageFolder, mulberry32} from '../src/data';
 import {countCosts} from '../src/measure';
 import {fpnLevels, zoo} from '../src/models';
 import {pruner} from '../src/prune';
-import {evaluateDetector, loadModel} from '../src/train';
+import {evaluateDetector, loadModel, saveModel} from '../src/train';
 
 const root = path.join(__dirname, '..', '..');
 const gfp = (...args: string[]) => {
@@ -171,4 +172,167 @@ test('gfp prune: a classifier on a detection set is refused with what to use ins
   const r = gfp('prune', '--model', 'resnet20', '--dataset', 'fashion-scenes', '--limit', '16', '--out', path.join(os.tmpdir(), `gfp-never-${process.pid}`));
   assert.equal(r.code, 1);
   assert.match(r.err, /dataset "fashion-scenes" is a detection set; use a detector \(fpn-detector\)/);
+});
+
+// ---- your own data: image folders, CIFAR-10 binaries, --output ----
+
+/** An image folder DIR/<class>/*.png of `perClass` random side x side RGB images per class (class k brighter in red). */
+function imageFolderOnDisk(classes: number, perClass: number, side: number): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-folder-'));
+  const rand = mulberry32(classes * 1000 + perClass);
+  for (let k = 0; k < classes; k++) {
+    for (let i = 0; i < perClass; i++) {
+      const png = new PNG({width: side, height: side});
+      for (let p = 0; p < side * side; p++) {
+        png.data[4 * p] = Math.min(255, Math.floor(rand() * 128) + 40 * k);
+        png.data[4 * p + 1] = Math.floor(rand() * 256);
+        png.data[4 * p + 2] = Math.floor(rand() * 256);
+        png.data[4 * p + 3] = 255;
+      }
+      fs.mkdirSync(path.join(dir, `class_${String.fromCharCode(97 + k)}`), {recursive: true});
+      fs.writeFileSync(path.join(dir, `class_${String.fromCharCode(97 + k)}`, `${i}.png`), PNG.sync.write(png));
+    }
+  }
+  return dir;
+}
+
+/** Fisher of the CLI's JSON equals a library ScoreReport's, space by space. */
+function assertSameFisher(cli: {spaces: {fisher: number[]}[]}, ref: {spaces: {fisher: number[]}[]}): void {
+  assert.equal(cli.spaces.length, ref.spaces.length);
+  cli.spaces.forEach((s, i) => s.fisher.forEach((v, c) => {
+    const e = ref.spaces[i].fisher[c];
+    assert.ok(Math.abs(v - e) <= 1e-9 + 1e-3 * Math.abs(e), `space ${i} channel ${c}: ${v} vs ${e}`);
+  }));
+}
+
+test('gfp prune --data DIR: a zoo model built for a 32x32x3 image folder runs to its target; report.json records the preprocessing', async () => {
+  const dir = imageFolderOnDisk(3, 12, 32);
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-prune-folder-')), 'pruned');
+  const r = gfp('prune', '--model', 'resnet20', '--data', dir, '--target-flops', '0.9', '--interval', '2', '--units-per-prune', '6',
+    '--batch-size', '8', '--runs', '1', '--range', '-1,1', '--out', out, '--json');
+  assert.equal(r.code, 0, r.err);
+  const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+  assert.ok(report.pruned.macs <= 0.9 * report.baseline.macs);
+  assert.equal(report.dataset, `image-folder:${dir}`);
+  assert.deepEqual(report.data.classNames, ['class_a', 'class_b', 'class_c']);
+  assert.deepEqual(report.data.size, [32, 32]);
+  assert.equal(report.data.channels, 3);
+  assert.deepEqual(report.data.range, [-1, 1]);
+  assert.equal(report.data.layout, 'split');
+  assert.equal(report.data.split, 0.2);
+  const small = await loadModel(out);
+  assert.deepEqual(small.inputs[0].shape, [null, 32, 32, 3]);
+  assert.deepEqual(small.outputs[0].shape, [null, 3]);
+  assert.equal(countCosts(small).macs, report.pruned.macs);
+  small.dispose();
+});
+
+test('gfp prune --data DIR: a 7-class model on 10-class data fails before any training, naming the classes', async () => {
+  const dir = imageFolderOnDisk(10, 2, 8);
+  const modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-m7-'));
+  const model = zoo.resnet20({inputShape: [8, 8, 3], classes: 7});
+  await saveModel(model, modelDir);
+  model.dispose();
+  const out = path.join(os.tmpdir(), `gfp-never-7-${process.pid}`);
+  const r = gfp('prune', '--model', modelDir, '--data', dir, '--test-split', '0.5', '--out', out);
+  assert.equal(r.code, 1);
+  assert.match(r.err, new RegExp(`outputs 7 classes but image folder ${dir} has 10 \\(class_a, class_b, .*class_j\\)`));
+  assert.equal(fs.existsSync(out), false);
+  // the images are read at the model's input size unless --image-size says otherwise, then the shape is refused
+  const s = gfp('score', '--model', modelDir, '--data', dir, '--image-size', '9,9', '--test-split', '0.5');
+  assert.equal(s.code, 1);
+  assert.match(s.err, /takes inputs \[8, 8, 3\] but image folder .* has images \[9, 9, 3\]/);
+});
+
+test('gfp score --data DIR --json equals the library on imageFolder() with the same options; --output reaches the loss', async () => {
+  const dir = imageFolderOnDisk(3, 8, 12);
+  const modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-softmax-'));
+  // a softmax output, as Keras writes classifiers: the default loss reads the values before the softmax
+  const input = tf.input({shape: [10, 10, 3]});
+  const conv = tf.layers.conv2d({filters: 4, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({seed: 3})}).apply(input) as tf.SymbolicTensor;
+  const pooled = tf.layers.globalAveragePooling2d({}).apply(conv) as tf.SymbolicTensor;
+  const probs = tf.layers.dense({units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({seed: 4})}).apply(pooled) as tf.SymbolicTensor;
+  const built = tf.model({inputs: input, outputs: probs});
+  await saveModel(built, modelDir);
+  built.dispose();
+  const {test: data} = await imageFolder(dir, {size: [10, 10], mean: [0.5, 0.4, 0.3], std: [0.2, 0.3, 0.25], split: 0.5, seed: 2});
+  const loaded = await loadModel(modelDir);
+  const scores: Record<string, {spaces: {fisher: number[]}[]}> = {};
+  for (const output of [undefined, 'logits'] as const) {
+    const r = gfp('score', '--model', modelDir, '--data', dir, '--mean', '0.5,0.4,0.3', '--std', '0.2,0.3,0.25', '--test-split', '0.5', '--split-seed', '2',
+      '--batches', '2', '--batch-size', '4', '--json', ...(output ? ['--output', output] : []));
+    assert.equal(r.code, 0, r.err);
+    const cli = r.json();
+    assert.deepEqual(cli.data.size, [10, 10], 'read at the model\'s input size');
+    assert.deepEqual(cli.data.mean, [0.5, 0.4, 0.3]);
+    const before = tf.memory().numTensors;
+    const ref = await pruner(loaded, {output}).score(data.take(8).batches(4), {steps: 2});
+    assert.equal(tf.memory().numTensors, before);
+    assertSameFisher(cli, ref);
+    scores[output ?? 'default'] = cli;
+  }
+  // treating the probabilities as logits is another loss: the flag must have reached it
+  assert.notDeepEqual(scores.default.spaces[0].fisher, scores.logits.spaces[0].fisher);
+  loaded.dispose();
+});
+
+test('gfp score --dataset cifar10 --data-dir DIR (alias of --data) reads CIFAR-10 binaries', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-cifar-'));
+  const rand = mulberry32(9);
+  const records = (n: number) => Uint8Array.from({length: n * 3073}, (_, i) => (i % 3073 === 0 ? Math.floor(rand() * 10) : Math.floor(rand() * 256)));
+  fs.writeFileSync(path.join(dir, 'data_batch_1.bin'), records(4));
+  fs.writeFileSync(path.join(dir, 'test_batch.bin'), records(8));
+  const modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-c10-'));
+  const model = zoo.resnet20({inputShape: [32, 32, 3], classes: 10, seed: 1});
+  await saveModel(model, modelDir);
+  model.dispose();
+  const r = gfp('score', '--model', modelDir, '--dataset', 'cifar10', '--data-dir', dir, '--batches', '2', '--batch-size', '4', '--json');
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.json().dataset, 'cifar10');
+  const {test: data} = await cifar10({dir});
+  const loaded = await loadModel(modelDir);
+  assertSameFisher(r.json(), await pruner(loaded).score(data.batches(4), {steps: 2}));
+  loaded.dispose();
+  const missing = gfp('score', '--model', 'resnet20', '--dataset', 'cifar10');
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /dataset "cifar10" needs --data DIR: the folder with data_batch_1\.bin/);
+  const unknown = gfp('score', '--model', 'resnet20', '--dataset', 'mnist-ish');
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.err, /unknown dataset "mnist-ish"; valid: fashion-mnist, cifar10 \(with --data DIR\), image-folder .*fashion-scenes, fashion-scenes-128/);
+});
+
+test('gfp train --data DIR trains a zoo model on an image folder and records the preprocessing', () => {
+  const dir = imageFolderOnDisk(2, 6, 8);
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-train-folder-')), 'trained');
+  const r = gfp('train', '--model', 'resnet20', '--data', dir, '--channels', '1', '--test-split', '0.5', '--epochs', '1', '--batch-size', '4', '--out', out, '--json');
+  assert.equal(r.code, 0, r.err);
+  const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+  assert.deepEqual(report, r.json());
+  assert.equal(report.dataset, `image-folder:${dir}`);
+  assert.equal(report.data.channels, 1);
+  assert.deepEqual(report.data.classNames, ['class_a', 'class_b']);
+  assert.equal(report.history.length, 1);
+  assert.ok(report.testAccuracy >= 0 && report.testAccuracy <= 1);
+});
+
+test('gfp measure and gfp groups say in their text which layers have weights but no known cost', async () => {
+  const modelDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-unknown-'));
+  const input = tf.input({shape: [8, 3]});
+  const conv = tf.layers.conv1d({filters: 4, kernelSize: 3}).apply(input) as tf.SymbolicTensor;
+  const flat = tf.layers.flatten().apply(conv) as tf.SymbolicTensor;
+  const model = tf.model({inputs: input, outputs: tf.layers.dense({units: 2}).apply(flat) as tf.SymbolicTensor});
+  await saveModel(model, modelDir);
+  const unknown = countCosts(model).layers.filter((l) => l.unknown);
+  assert.ok(unknown.length > 0, 'the model needs a layer without a cost rule (Conv1D has none)');
+  for (const cmd of [['measure', '--runs', '1', '--batch-size', '1'], ['groups']]) {
+    const r = gfp(cmd[0], '--model', modelDir, ...cmd.slice(1));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /warning: no known cost for/);
+    for (const l of unknown) assert.ok(r.out.includes(`${l.name} (${l.className}, ${l.params} weights)`), `${cmd[0]} names ${l.name}:\n${r.out}`);
+  }
+  // a model whose every layer has a cost: no warning
+  const r = gfp('measure', '--model', 'resnet20', '--runs', '1', '--batch-size', '1');
+  assert.equal(r.code, 0, r.err);
+  assert.doesNotMatch(r.out, /no known cost/);
+  model.dispose();
 });

@@ -6,11 +6,11 @@ import {BrowserBackend, compareLatency, countCosts, measure, measureInBrowser} f
 import * as fs from 'fs';
 import * as path from 'path';
 import {LatencyModel, normalizers, pruner, RunCheckpoint} from '../prune';
-import {hasCheckpoint, loadCheckpoint, Optimizer, progress, saveCheckpoint, saveModel, trainModel} from '../train';
+import {hasCheckpoint, loadCheckpoint, Optimizer, outputKinds, progress, saveCheckpoint, saveModel, trainModel} from '../train';
 import {writeFilesAtomic} from '../train/checkpoint';
 import {version} from '../version';
 import {demoCommand} from './demo';
-import {int, loadDataset, modelNames, num, parseShape, resolveModel} from './load';
+import {checkModelData, DataOptions, datasetName, inputOf, int, loadDataset, modelAndData, modelNames, num, numbers, parseShape, resolveModel} from './load';
 import {isDetectionDataset, pruneTask} from './tasks';
 import {trainDetectorCommand} from './train_detector';
 
@@ -34,6 +34,60 @@ function modelCommand(cmd: Command): Command {
     .option('--json', 'print JSON on stdout');
 }
 
+/** A parser that maps each allowed text to its value, naming the option and the choices in the error. */
+const oneOf = <T>(name: string, values: Record<string, T>) => (v: string): T => {
+  if (!Object.hasOwn(values, v)) throw new Error(`${name} "${v}": expected ${Object.keys(values).join(' or ')}`);
+  return values[v];
+};
+
+/** Parse "h,w" into two positive integers. */
+const imageSize = (v: string): [number, number] => {
+  const hw = numbers('--image-size', 2)(v);
+  if (!hw.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`--image-size "${v}": expected two positive integers like 96,96`);
+  return hw as [number, number];
+};
+
+/** The data flags of train, score, prune and measure; read back by dataOptions(). */
+function dataCommand(cmd: Command): Command {
+  return cmd
+    .option('--dataset <name>', 'fashion-mnist, cifar10 (with --data), image-folder (the default with --data), or a detection set (fashion-scenes, train.json[,test.json])')
+    .option('--data <dir>', 'the dataset\'s folder: an image folder (DIR/train/<class>/*, DIR/test/<class>/*, or DIR/<class>/*), or the CIFAR-10 binaries with --dataset cifar10')
+    .option('--data-dir <dir>', 'alias of --data')
+    .option('--image-size <h,w>', 'image folder: resize to h,w (default: the model\'s input, else the first image\'s size)', imageSize)
+    .option('--channels <n>', 'image folder: 3 (RGB) or 1 (grayscale); default: the model\'s input, else 3', oneOf('--channels', {'1': 1, '3': 3}))
+    .option('--range <lo,hi>', 'pixel range of the batches: 0,1 (the default) or -1,1', oneOf('--range', {'0,1': [0, 1], '-1,1': [-1, 1]}))
+    .option('--mean <a,b,c>', 'per-channel mean on [0, 1] pixel values: batches hold (x / 255 - mean) / std (with --std; not with --range)', numbers('--mean'))
+    .option('--std <a,b,c>', 'per-channel std on [0, 1] pixel values (with --mean)', numbers('--std'))
+    .option('--test-split <fraction>', 'image folder DIR/<class>/*: test fraction of each class (default 0.2)', num('--test-split'))
+    .option('--split-seed <n>', 'image folder DIR/<class>/*: seed of the split and of the sample order (default 0)', num('--split-seed'));
+}
+
+/** DataOptions from parsed flags (--data-dir is --data's alias). */
+const dataOptions = (o: Record<string, unknown>): DataOptions => {
+  const dataOpts: DataOptions = {dataset: o.dataset as string | undefined, data: (o.data ?? o.dataDir) as string | undefined, limit: o.limit as number | undefined,
+    imageSize: o.imageSize as [number, number] | undefined, channels: o.channels as 1 | 3 | undefined, range: o.range as [0, 1] | [-1, 1] | undefined,
+    mean: o.mean as number[] | undefined, std: o.std as number[] | undefined, testSplit: o.testSplit as number | undefined, splitSeed: o.splitSeed as number | undefined};
+  if (o.data !== undefined && o.dataDir !== undefined && o.data !== o.dataDir) throw new Error(`--data ${o.data} and --data-dir ${o.dataDir} differ; --data-dir is an alias of --data, give one`);
+  return dataOpts;
+};
+
+/** The --output flag of the commands that compute a loss. */
+const outputOption = (): Option => new Option('--output <kind>', 'what the model outputs (default: read from its output activation)').choices(outputKinds);
+
+/** Layers whose MACs are unknown (counted as 0), as a line of text; empty when every layer is known. */
+function unknownCosts(model: tf.LayersModel): string {
+  let layers;
+  try {
+    layers = countCosts(model).layers;
+  } catch (e) {
+    return `\nwarning: costs not counted (${(e as Error).message})`; // e.g. a free input size: gfp groups still lists the spaces
+  }
+  const unknown = layers.filter((l) => l.unknown);
+  if (unknown.length === 0) return '';
+  return `\nwarning: no known cost for ${unknown.map((l) => `${l.name} (${l.className}${l.params ? `, ${l.params} weights` : ''})`).join(', ')}: ` +
+    'their MACs count as 0, so MACs and FLOPs ratios leave them out';
+}
+
 /**
  * The `gfp` command line.
  * @example await main(['node', 'gfp', 'info', '--json']);
@@ -51,10 +105,9 @@ export async function main(argv: string[]): Promise<void> {
       print(o.json, info, () => `group-fisher-pruning ${version} (tfjs ${info.tfjs})\nbackend: ${backend}\navailable: ${info.available.join(', ')}`);
     });
 
-  program.command('train').description('train a zoo model on a dataset, checkpointing every epoch; or a detector on a detection set')
-    .requiredOption('--model <name>', 'zoo name, or fpn-detector (with --dataset fashion-scenes or COCO train.json[,test.json])')
-    .option('--dataset <name>', 'dataset', 'fashion-mnist')
-    .option('--data-dir <dir>', 'dataset folder (cifar10)')
+  dataCommand(program.command('train').description('train a zoo model on a dataset, checkpointing every epoch; or a detector on a detection set'))
+    .requiredOption('--model <name>', 'zoo name, a model directory / model.json, or fpn-detector (with --dataset fashion-scenes or COCO train.json[,test.json])')
+    .addOption(outputOption())
     .option('--epochs <n>', 'epochs', int('--epochs'), 10)
     .requiredOption('--out <dir>', 'output folder (model.json, weights, report.json, checkpoints)')
     .option('--resume', 'continue from the checkpoint in --out')
@@ -68,13 +121,24 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'print the report as JSON on stdout')
     .action(async (o) => {
       await useBackend(o.backend);
-      if (isDetectionDataset(o.dataset)) {
+      const dataOpts = dataOptions(o);
+      if (isDetectionDataset(datasetName(dataOpts))) {
         const r = await trainDetectorCommand(o);
         print(o.json, r, () => `test AP ${(100 * r.ap).toFixed(1)}, AP50 ${(100 * r.ap50).toFixed(1)} after ${r.steps} steps (${r.seconds.toFixed(0)} s) -> ${o.out}`);
         return;
       }
-      const r = await trainModel({model: o.model, dataset: o.dataset, dataDir: o.dataDir, epochs: o.epochs, out: o.out, resume: o.resume,
-        batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, seed: o.seed, limit: o.limit});
+      // a model from disk sizes an image folder and is checked against the data before training
+      const disk = modelNames().includes(o.model) ? undefined : await resolveModel(o.model, undefined, 0);
+      let data;
+      try {
+        data = await loadDataset(dataOpts, disk && inputOf(disk));
+        if (disk) checkModelData(disk, data);
+      } finally {
+        disk?.dispose();
+      }
+      const {name, train, test, augment, preprocessing} = data;
+      const r = await trainModel({model: o.model, dataset: {name, train, test, augment, preprocessing}, epochs: o.epochs, out: o.out, resume: o.resume,
+        batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, seed: o.seed, output: o.output});
       print(o.json, r, () => `test accuracy ${(100 * (r.testAccuracy ?? NaN)).toFixed(2)}% -> ${o.out}`);
     });
 
@@ -86,33 +150,37 @@ export async function main(argv: string[]): Promise<void> {
         ({id, producers, consumers, channels, units, unit, prunable, ...(reason ? {reason} : {})}));
       print(o.json, {model: model.name, spaces}, () => spaces.map((s) =>
         `${String(s.id).padStart(3)} ${s.prunable ? 'prunable' : 'fixed   '} ${String(s.channels).padStart(4)} ch / ${s.units} units  ` +
-        `${s.producers.join(', ') || '-'} -> ${s.consumers.join(', ') || '-'}${s.reason ? `  (${s.reason})` : ''}`).join('\n'));
+        `${s.producers.join(', ') || '-'} -> ${s.consumers.join(', ') || '-'}${s.reason ? `  (${s.reason})` : ''}`).join('\n') + unknownCosts(model));
     });
 
-  modelCommand(program.command('score').description('Fisher importance of every channel on the first N*B samples of a split'))
-    .option('--dataset <name>', 'dataset', 'fashion-mnist')
+  dataCommand(modelCommand(program.command('score').description('Fisher importance of every channel on the first N*B samples of a split')))
+    .addOption(outputOption())
     .addOption(new Option('--split <name>', 'split').choices(['train', 'test']).default('test'))
     .option('--batches <n>', 'batches', int('--batches'), 4)
     .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
     .action(async (o) => {
       await useBackend(o.backend);
-      const data = (await loadDataset(o.dataset))[o.split as 'train' | 'test'];
-      const model = await resolveModel(o.model, data.shape, data.classes);
-      const p = pruner(model, {inputShape: data.shape});
-      const r = await p.score(data.take(o.batches * o.batchSize).batches(o.batchSize), {steps: o.batches});
-      const out = {model: o.model, dataset: o.dataset, split: o.split, batches: r.steps, batchSize: o.batchSize, loss: r.loss,
-        spaces: r.spaces.map(({producers, consumers, fisher}) => ({producers, consumers, fisher}))};
+      const loaded = await modelAndData(o.model, dataOptions(o), o.inputShape);
+      const {model} = loaded;
+      const data = loaded.data[o.split as 'train' | 'test'];
+      const p = pruner(model, {inputShape: data.shape, output: o.output});
+      const r = await p.score(data.take(Math.min(o.batches * o.batchSize, data.size)).batches(o.batchSize), {steps: o.batches});
+      const out = {model: o.model, dataset: loaded.data.name, data: loaded.data.preprocessing, split: o.split, batches: r.steps, batchSize: o.batchSize, loss: r.loss,
+        ...(o.output ? {output: o.output} : {}), spaces: r.spaces.map(({producers, consumers, fisher}) => ({producers, consumers, fisher}))};
       print(o.json, out, () => out.spaces.map((s, i) => `${i} ${s.producers.join(', ') || '-'}: sum ${s.fisher.reduce((a, b) => a + b, 0).toExponential(3)}`).join('\n'));
     });
 
-  modelCommand(program.command('measure').description('MACs, params, activation memory and latency'))
+  dataCommand(modelCommand(program.command('measure').description('MACs, params, activation memory and latency')))
     .option('--batch-size <list>', 'batch sizes, comma separated', '1,64')
     .option('--runs <n>', 'timed runs per batch size', int('--runs'), 10)
     .option('--browser', 'time it in headless Chromium instead of Node')
     .option('--browser-backends <list>', 'with --browser: wasm, webgl, webgpu (comma separated)', 'wasm')
     .action(async (o) => {
       await useBackend(o.backend);
-      const model = await resolveModel(o.model, o.inputShape, o.classes);
+      const dataOpts = dataOptions(o);
+      // with data: a zoo model is built for it, a model from disk is checked against it
+      const model = dataOpts.dataset === undefined && dataOpts.data === undefined ? await resolveModel(o.model, o.inputShape, o.classes)
+        : (await modelAndData(o.model, dataOpts, o.inputShape)).model;
       const batchSize = String(o.batchSize).split(',').map(int('--batch-size'));
       if (o.browser) {
         const {layers, ...costs} = countCosts(model);
@@ -121,16 +189,16 @@ export async function main(argv: string[]): Promise<void> {
           measurements: b.measurements, unavailable: b.unavailable};
         print(o.json, result, () => [`${b.browser}`, ...b.measurements.flatMap((m) => m.latency.map((l) =>
           `${m.backend} (${m.device}) batch ${l.batchSize}: median ${l.medianMs.toFixed(2)} ms (${l.runs} runs)`)),
-        ...b.unavailable.map((u) => `${u.backend}: unavailable (${u.reason})`)].join('\n'));
+        ...b.unavailable.map((u) => `${u.backend}: unavailable (${u.reason})`)].join('\n') + unknownCosts(model));
         return;
       }
       const m = await measure(model, {batchSize, runs: o.runs});
       print(o.json, m, () => [`MACs ${m.macs}  params ${m.params}  memory ${m.memory} (all outputs ${m.memoryAll})  backend ${m.backend}`,
-        ...m.latency.map((l) => `batch ${l.batchSize}: median ${l.medianMs.toFixed(2)} ms (min ${l.minMs.toFixed(2)}, max ${l.maxMs.toFixed(2)}, ${l.runs} runs)`)].join('\n'));
+        ...m.latency.map((l) => `batch ${l.batchSize}: median ${l.medianMs.toFixed(2)} ms (min ${l.minMs.toFixed(2)}, max ${l.maxMs.toFixed(2)}, ${l.runs} runs)`)].join('\n') + unknownCosts(model));
     });
 
-  modelCommand(program.command('prune').description('prune to a FLOPs target with Group Fisher Pruning, fine-tune, export'))
-    .option('--dataset <name>', 'dataset', 'fashion-mnist')
+  dataCommand(modelCommand(program.command('prune').description('prune to a FLOPs target with Group Fisher Pruning, fine-tune, export')))
+    .addOption(outputOption())
     .option('--target-flops <ratio>', 'remaining FLOPs / baseline FLOPs', num('--target-flops'), 0.5)
     .addOption(new Option('--normalize <name>', 'cost normalizer').choices(normalizers).default('memory'))
     .option('--latency-batch <n>', "batch size the 'latency' normalizer profiles the layers at", int('--latency-batch'), 64)
@@ -147,11 +215,16 @@ export async function main(argv: string[]): Promise<void> {
     .option('--resume', 'continue an interrupted run from --out/checkpoint')
     .action(async (o) => {
       const backend = await useBackend(o.backend);
-      const task = await pruneTask(o.dataset, o.limit);
+      const dataOpts = dataOptions(o);
+      const ckptDir = path.join(o.out, 'checkpoint');
+      const resumed = o.resume && (await hasCheckpoint(ckptDir)) ? await loadCheckpoint<PruneCheckpoint>(ckptDir) : undefined;
+      // a model from disk (or the checkpoint) is read first: its input sizes an image folder
+      const given = resumed?.model ?? (modelNames().includes(o.model) ? undefined : await resolveModel(o.model, undefined, 0));
+      const task = await pruneTask(dataOpts, given ? inputOf(given) : o.inputShape, o.output);
       const {train} = task;
       const lr: number = o.lr ?? task.lr;
-      const ckptDir = path.join(o.out, 'checkpoint');
-      const config = {model: o.model, dataset: o.dataset, limit: o.limit ?? null, targetFlops: o.targetFlops, normalize: o.normalize, grouping: o.grouping,
+      const config = {model: o.model, dataset: task.dataset, limit: o.limit ?? null, ...(task.preprocessing ? {data: task.preprocessing} : {}),
+        ...(o.output ? {output: o.output} : {}), targetFlops: o.targetFlops, normalize: o.normalize, grouping: o.grouping,
         interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr, seed: o.seed,
         ...(o.normalize === 'latency' ? {latencyBatch: o.latencyBatch} : {})};
       const describe = async (m: tf.LayersModel): Promise<Record<string, number>> => {
@@ -159,16 +232,16 @@ export async function main(argv: string[]): Promise<void> {
         return {...(await task.quality(m)), macs, params, memory, memoryAll};
       };
       const optimizer = new Optimizer(task.optimizer);
-      const resumed = o.resume && (await hasCheckpoint(ckptDir)) ? await loadCheckpoint<PruneCheckpoint>(ckptDir) : undefined;
       if (resumed) {
-        const differ = Object.entries(config).filter(([k, v]) => (resumed.state.config as Record<string, unknown>)[k] !== v).map(([k]) => k);
+        // values compared as JSON: data (the preprocessing) is an object
+        const differ = Object.entries(config).filter(([k, v]) => JSON.stringify((resumed.state.config as Record<string, unknown>)[k]) !== JSON.stringify(v)).map(([k]) => k);
         if (differ.length) throw new Error(`cannot resume from ${ckptDir}: ${differ.join(', ')} differ from the interrupted run; use its options or another --out`);
         optimizer.setState(resumed.optimizer, resumed.model.trainableWeights.map((w) => w.read() as tf.Variable));
         tf.dispose(Object.values(resumed.optimizer.tensors));
       }
-      const model = resumed?.model ?? (await resolveModel(o.model, task.shape, task.classes));
+      const model = given ?? (await resolveModel(o.model, task.shape, task.classes));
       task.check(model);
-      const p = pruner(model, {inputShape: task.shape, grouping: o.grouping, latency: resumed?.state.latency, loss: task.loss});
+      const p = pruner(model, {inputShape: task.shape, grouping: o.grouping, latency: resumed?.state.latency, loss: task.loss, output: o.output});
       p.checkTarget(o.targetFlops);
       // profiled once and kept with the checkpoints, so a resumed run ranks by the same timings
       const latencyModel = o.normalize === 'latency' ? resumed?.state.latency ?? (await p.profileLatency({batchSize: o.latencyBatch})) : undefined;

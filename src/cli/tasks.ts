@@ -8,8 +8,10 @@ import * as path from 'path';
 import {DetectionBatch, DetectionDataset, detectionScenes, fashionMnist, readCoco} from '../data';
 import {fpnLevels} from '../models';
 import {Pruner, PrunerOptions, RunOptions, ScoreBatch} from '../prune';
-import {assignTargets, DetectorForward, detectionLoss, evaluate, evaluateDetector, Optimizer, OptimizerOptions, Progress, trainDetector} from '../train';
-import {loadDataset} from './load';
+import {assignTargets, DetectorForward, detectionLoss, evaluate, evaluateDetector, Optimizer, OptimizerOptions, OutputKind, Progress, trainDetector} from '../train';
+import {checkModelData, DataOptions, datasetName, DetectionDatasetName, InputShape, loadDataset} from './load';
+
+export type {DetectionDatasetName} from './load';
 
 /** Kinds of task the CLI prunes. */
 export type TaskKind = 'classification' | 'detection';
@@ -20,6 +22,10 @@ export interface FinetuneSettings { epochs: number; batchSize: number; lr: numbe
 /** A dataset with what pruning it needs: loss, quality figures, optimizer defaults, fine-tuning. */
 export interface PruneTask {
   kind: TaskKind;
+  /** The dataset's name in reports (fashion-mnist, image-folder:DIR, fashion-scenes, ...). */
+  dataset: string;
+  /** How the pixels were read and scaled (classification sets), for report.json. */
+  preprocessing?: Record<string, unknown>;
   train: RunOptions['data'];
   shape: [number, number, number];
   classes: number;
@@ -63,8 +69,7 @@ async function fashionScenes(size: number, limit?: number): Promise<DetectionSpl
   };
 }
 
-/** Detection sets by name: the Fashion-MNIST scenes at 64x64, and scenes drawn alike at twice the resolution (128x128). */
-export type DetectionDatasetName = 'fashion-scenes' | 'fashion-scenes-128';
+/** Detection sets by name (names listed in load.ts): the Fashion-MNIST scenes at 64x64, and scenes drawn alike at twice the resolution (128x128). */
 const detectionSets: Record<DetectionDatasetName, (limit?: number) => Promise<DetectionSplits>> = {
   'fashion-scenes': (limit) => fashionScenes(64, limit),
   // 1000 steps of the fpn-detector: AP50 0.64 against 0.52 at 64x64, for 4x the MACs
@@ -90,32 +95,39 @@ export async function loadDetectionDataset(name: string, limit?: number): Promis
   return {train: first(train), test: first(test)};
 }
 
-/** Throws unless the model's output suits the task: [B, classes] logits or [B, locations, classes + 5] detections. */
-function checkOutput(model: tf.LayersModel, kind: TaskKind, dataset: string): void {
+/** Throws unless the model's output suits the task: [B, classes] logits or [B, locations, classes + 5] detections; `label` names the data. */
+function checkOutput(model: tf.LayersModel, kind: TaskKind, label: string): void {
   const rank = model.outputs[0].shape.length;
   const expected: Record<TaskKind, number> = {classification: 2, detection: 3};
   if (rank !== expected[kind]) {
-    throw new Error(`model "${model.name}" outputs [${model.outputs[0].shape}], but dataset "${dataset}" is a ${kind} set; ` +
+    throw new Error(`model "${model.name}" outputs [${model.outputs[0].shape}], but ${label} is a ${kind} set; ` +
       `use a ${kind === 'detection' ? 'detector (fpn-detector) with it' : 'classifier with it, or a detection set (fashion-scenes, *.json) for a detector'}`);
   }
 }
 
-const tasks: Record<TaskKind, (dataset: string, limit?: number) => Promise<PruneTask & {check(model: tf.LayersModel): void}>> = {
-  classification: async (dataset, limit) => {
-    const {train, test} = await loadDataset(dataset, limit);
+/** What a task is built from: the data flags, the model input an image folder defaults to, the --output override. */
+interface TaskSource { data: DataOptions; fit?: InputShape; output?: OutputKind }
+
+const tasks: Record<TaskKind, (source: TaskSource) => Promise<PruneTask & {check(model: tf.LayersModel): void}>> = {
+  classification: async ({data: o, fit, output}) => {
+    const data = await loadDataset(o, fit);
+    const {train, test} = data;
     return {
-      kind: 'classification', train, shape: train.shape, classes: train.classes,
+      kind: 'classification', dataset: data.name, preprocessing: data.preprocessing, train, shape: train.shape, classes: train.classes,
       optimizer: {name: 'sgd', momentum: 0.9, weightDecay: 5e-4}, lr: 0.01,
       metrics: ['accuracy'],
-      quality: async (m) => ({accuracy: (await evaluate(m, test, 256)).accuracy}),
-      check: (m) => checkOutput(m, 'classification', dataset),
+      quality: async (m) => ({accuracy: (await evaluate(m, test, 256, undefined, output)).accuracy}),
+      check: (m) => { checkOutput(m, 'classification', data.label); checkModelData(m, data); },
     };
   },
-  detection: async (dataset, limit) => {
-    const {train, test, epochs} = await loadDetectionDataset(dataset, limit);
+  detection: async ({data: o}) => {
+    const dataset = datasetName(o);
+    const extra = Object.entries(o).filter(([k, v]) => v !== undefined && k !== 'dataset' && k !== 'limit').map(([k]) => k);
+    if (extra.length) throw new Error(`dataset "${dataset}" is a detection set: ${extra.join(', ')} apply to classification sets only`);
+    const {train, test, epochs} = await loadDetectionDataset(dataset, o.limit);
     const levels = fpnLevels(train.shape);
     return {
-      kind: 'detection', train, shape: train.shape, classes: train.classes,
+      kind: 'detection', dataset, train, shape: train.shape, classes: train.classes,
       // Fisher and training use the detection loss of the batch's own boxes
       loss: (outputs: tf.Tensor, batch: ScoreBatch) => {
         const b = batch as ScoreBatch & DetectionBatch;
@@ -134,15 +146,16 @@ const tasks: Record<TaskKind, (dataset: string, limit?: number) => Promise<Prune
         await trainDetector(p.forward() as unknown as DetectorForward, weights, epochs ?? train, levels,
           {steps, batchSize: s.batchSize, lr: s.lr, optimizer: s.optimizer, warmupSteps: 0, seed: s.seed, progress: s.progress});
       },
-      check: (m) => checkOutput(m, 'detection', dataset),
+      check: (m) => checkOutput(m, 'detection', `dataset "${dataset}"`),
     };
   },
 };
 
 /**
- * The task of a dataset name: detection for detection sets, classification otherwise.
- * @example const task = await pruneTask('fashion-scenes', 256); await task.quality(model); // {ap, ap50}
+ * The task of the data flags: detection for detection sets, classification otherwise. `fit` ([h, w, c], a model's
+ * input) is the size an image folder is read at unless --image-size / --channels say otherwise.
+ * @example const task = await pruneTask({dataset: 'fashion-scenes', limit: 256}); await task.quality(model); // {ap, ap50}
  */
-export async function pruneTask(dataset: string, limit?: number): Promise<PruneTask & {check(model: tf.LayersModel): void}> {
-  return tasks[isDetectionDataset(dataset) ? 'detection' : 'classification'](dataset, limit);
+export async function pruneTask(data: DataOptions, fit?: InputShape, output?: OutputKind): Promise<PruneTask & {check(model: tf.LayersModel): void}> {
+  return tasks[isDetectionDataset(datasetName(data)) ? 'detection' : 'classification']({data, fit, output});
 }

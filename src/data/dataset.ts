@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { ImagePreprocessing } from './image_folder';
 import { mulberry32, permutation } from './prng';
 
 /** One batch; the caller owns (and disposes) `xs` and `ys`. */
@@ -28,6 +29,8 @@ export interface ImageDatasetInit {
   classes: number;
   classNames?: string[];
   normalization?: ChannelStats;
+  /** How the images were read (image folders), for reports. */
+  preprocessing?: ImagePreprocessing;
 }
 
 /** Labelled images held compactly as uint8; yields float batches on demand.
@@ -40,11 +43,12 @@ export class ImageDataset {
   readonly classes: number;
   readonly classNames?: string[];
   readonly normalization?: ChannelStats;
+  readonly preprocessing?: ImagePreprocessing;
   readonly images: Uint8Array;   // [N, H, W, C]
   readonly labels: Int32Array;   // [N]
 
   constructor(init: ImageDatasetInit) {
-    const { name, images, labels, shape, classes, classNames, normalization } = init;
+    const { name, images, labels, shape, classes, classNames, normalization, preprocessing } = init;
     const fail = (what: string): never => { throw new Error(`ImageDataset '${name}': ${what}`); };
     const [h, w, c] = shape;
     if (!shape.every((d) => Number.isInteger(d) && d > 0)) fail(`shape must be [H, W, C] positive integers, got [${shape.join(', ')}]`);
@@ -68,6 +72,7 @@ export class ImageDataset {
     this.classes = classes;
     this.classNames = classNames;
     this.normalization = normalization;
+    this.preprocessing = preprocessing;
     this.images = images;
     this.labels = labels instanceof Int32Array ? labels : Int32Array.from(labels);
   }
@@ -138,8 +143,8 @@ export class ImageDataset {
   }
 
   private derive(images: Uint8Array, labels: Int32Array, normalization: ChannelStats | undefined): ImageDataset {
-    const { name, shape, classes, classNames } = this;
-    return new ImageDataset({ name, images, labels, shape, classes, classNames, normalization });
+    const { name, shape, classes, classNames, preprocessing } = this;
+    return new ImageDataset({ name, images, labels, shape, classes, classNames, normalization, preprocessing });
   }
 
   // Random crop of the zero-padded image, then flip: out(y, x) = in(y + dy, x' + dx), x' = flipped ? W-1-x : x,

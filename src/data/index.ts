@@ -5,6 +5,8 @@ export type { IdxArray, IdxArrays, IdxDType, IdxExpect } from './idx';
 export { cifar10, cifar10ClassNames, parseCifar10, readCifar10 } from './cifar';
 export type { CifarRecords } from './cifar';
 export { classNames, fashionMnist } from './fashion_mnist';
+export { imageFolder, pixelScaling } from './image_folder';
+export type { ImageFolderOptions, ImagePreprocessing } from './image_folder';
 export { packageRoot } from './package_root';
 export { mulberry32, permutation } from './prng';
 export { DetectionDataset, detectionScenes } from './detection';

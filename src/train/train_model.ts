@@ -6,6 +6,7 @@ import { byName, zooNames } from '../models';
 import { hasCheckpoint, loadCheckpoint, loadModel, saveCheckpoint, writeFilesAtomic } from './checkpoint';
 import { BatchSource, evaluate, fit, NonFiniteLossError } from './loop';
 import { Optimizer, OptimizerName } from './optimizer';
+import { OutputKind, outputRule } from './output';
 import { progress, Progress, ProgressKind } from './progress';
 import { learningRate, ScheduleName } from './schedule';
 
@@ -40,7 +41,7 @@ export interface TrainModelOptions {
   /** A zoo name (resnet20, ...), a model directory or model.json path, or a model object (trained in place). */
   model: string | tf.LayersModel;
   /** A dataset name, or your own splits. */
-  dataset: DatasetName | { name: string; train: BatchSource; test: BatchSource; augment?: BatchOptions['augment'] };
+  dataset: DatasetName | { name: string; train: BatchSource; test: BatchSource; augment?: BatchOptions['augment']; preprocessing?: object };
   epochs: number;
   /** Directory for model.json, weights.bin, optimizer.bin, checkpoint.json and report.json. */
   out: string;
@@ -65,6 +66,11 @@ export interface TrainModelOptions {
   limit?: number;
   /** Dataset folder (required for cifar10; fashion-mnist defaults to the shipped copy). */
   dataDir?: string;
+  /**
+   * What the model outputs: by default the loss follows its output activation (softmax: cross-entropy of the
+   * probabilities; sigmoid: binary cross-entropy; linear: logits); 'logits' / 'probabilities' state it instead.
+   */
+  output?: OutputKind;
   /** Default 'auto' (a bar on a terminal, lines otherwise). */
   progress?: Progress | ProgressKind;
   /** After each epoch's evaluation and checkpoint. */
@@ -97,6 +103,8 @@ interface RunConfig {
   schedule: ScheduleName;
   warmupEpochs: number;
   seed: number;
+  /** Only when given (older checkpoints have none). */
+  output?: OutputKind;
 }
 
 /** checkpoint.json's state: completed epochs, global step, shuffling rng, history. */
@@ -124,11 +132,13 @@ export interface TrainReport {
   history: HistoryRow[];
   /** Test accuracy after the last completed epoch (null when none completed). */
   testAccuracy: number | null;
+  /** How the images were read (image folders): size, channels, scaling. */
+  data?: object;
   backend: string;
   date: string;
 }
 
-async function loadData(o: TrainModelOptions): Promise<{ name: string; train: BatchSource; test: BatchSource; augment?: BatchOptions['augment'] }> {
+async function loadData(o: TrainModelOptions): Promise<{ name: string; train: BatchSource; test: BatchSource; augment?: BatchOptions['augment']; preprocessing?: object }> {
   const data = typeof o.dataset === 'string' ? await loadNamed(o.dataset, o.dataDir) : o.dataset;
   if (o.limit === undefined) return data;
   const cut = (ds: BatchSource, split: string) => {
@@ -171,6 +181,7 @@ function checkResume(saved: RunConfig, now: RunConfig, dir: string): void {
  */
 export async function trainModel(o: TrainModelOptions): Promise<TrainReport> {
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new Error(`epochs must be a positive integer, got ${o.epochs}`);
+  outputRule(undefined, o.output); // an unknown output fails before any data is loaded
   const data = await loadData(o);
   const optName = o.optimizer ?? 'sgd';
   if (!(optName in optimizerDefaults)) throw new Error(`unknown optimizer '${optName}'; valid: ${Object.keys(optimizerDefaults).join(', ')}`);
@@ -187,6 +198,7 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainReport> {
     schedule: o.schedule ?? 'cosine',
     warmupEpochs: o.warmupEpochs ?? 0,
     seed: o.seed ?? 0,
+    ...(o.output === undefined ? {} : { output: o.output }),
   };
   const show = typeof o.progress === 'object' ? o.progress : progress(o.progress ?? 'auto');
   const optimizer = new Optimizer({ name: optName, momentum: config.momentum, weightDecay: config.weightDecay });
@@ -223,15 +235,16 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainReport> {
       lr: (step) => learningRate(step, schedule),
       seed: config.seed,
       augment: data.augment,
+      output: o.output,
       progress: show,
       signal: o.signal,
       onEpoch: async (s) => {
-        const ev = await evaluate(trained, data.test, batchSize, show);
+        const ev = await evaluate(trained, data.test, batchSize, show, o.output);
         const row: HistoryRow = { epoch: s.epoch, trainLoss: s.loss, trainAcc: s.acc, testLoss: ev.loss, testAcc: ev.accuracy, seconds: s.seconds };
         const rng = { seed: config.seed, nextShuffleSeed: config.seed + s.epoch };
         state = { ...state, epoch: s.epoch, step: optimizer.step, rng, history: [...state.history, row] };
         await saveCheckpoint(o.out, trained, optimizer, state);
-        await writeReport(o.out, report(o.epochs, state));
+        await writeReport(o.out, report(o.epochs, state, data.preprocessing));
         o.onEpoch?.(row);
       },
     });
@@ -243,12 +256,12 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainReport> {
     optimizer.dispose();
     if (owned) model?.dispose();
   }
-  const final = report(o.epochs, state);
+  const final = report(o.epochs, state, data.preprocessing);
   await writeReport(o.out, final);
   return final;
 }
 
-function report(epochs: number, state: TrainState): TrainReport {
+function report(epochs: number, state: TrainState, data?: object): TrainReport {
   const c = state.config;
   const last = state.history[state.history.length - 1];
   return {
@@ -263,6 +276,7 @@ function report(epochs: number, state: TrainState): TrainReport {
     seed: c.seed,
     history: state.history,
     testAccuracy: last ? last.testAcc : null,
+    ...(data ? { data } : {}),
     backend: tf.getBackend(),
     date: new Date().toISOString(),
   };
