@@ -336,3 +336,18 @@ test('gfp measure and gfp groups say in their text which layers have weights but
   assert.doesNotMatch(r.out, /no known cost/);
   model.dispose();
 });
+
+test('gfp demo DIR --out X writes the page from the command line (it starts a backend)', async () => {
+  await useBackend('wasm');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-cli-demo-'));
+  try {
+    const model = zoo.resnet20({inputShape: [28, 28, 1], classes: 10, seed: 1});
+    await saveModel(model, path.join(tmp, 'model'));
+    model.dispose();
+    const r = gfp('demo', path.join(tmp, 'model'), '--out', path.join(tmp, 'site'), '--images', '4');
+    assert.equal(r.code, 0, r.err);
+    assert.ok(fs.existsSync(path.join(tmp, 'site', 'index.html')), 'index.html written');
+  } finally {
+    fs.rmSync(tmp, {recursive: true, force: true});
+  }
+});

@@ -277,7 +277,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--serve', 'serve the page on 127.0.0.1 and print its URL')
     .option('--port <n>', 'port for --serve (default: any free one)', int('--port'))
     .option('--images <n>', 'Fashion-MNIST test images to classify', int('--images'), 32)
-    .action(async (dir: string, o) => demoCommand(dir, o));
+    .action(async (dir: string, o) => {
+      await useBackend('auto'); // describing the models runs them in Node
+      await demoCommand(dir, o);
+    });
 
   await program.parseAsync(argv);
 }
