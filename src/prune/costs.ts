@@ -76,7 +76,8 @@ export const costsOf = (g: Grouping, kept: Kept): Costs => costsAt(g, unitCounts
 export type Normalizer = 'memory' | 'flops' | 'none' | 'latency';
 export const normalizers: Normalizer[] = ['memory', 'flops', 'none', 'latency'];
 
-const freed: Record<Normalizer, (before: Costs, after: Costs) => number> = {
+/** Cost freed between two costings, per normalizer. */
+export const freed: Record<Normalizer, (before: Costs, after: Costs) => number> = {
   memory: (b, a) => b.memory - a.memory,
   flops: (b, a) => b.macs - a.macs,
   none: () => 1,

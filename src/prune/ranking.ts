@@ -1,16 +1,9 @@
 import type {Grouping} from '../graph';
-import {Costs, costsAt, LatencyModel, Normalizer, unitCounts} from './costs';
+import {costsAt, freed, LatencyModel, Normalizer, unitCounts} from './costs';
 import type {Kept} from './masks';
 
 /** One unit with its Fisher, the cost it frees and their ratio (the ranking score). */
 export interface RankedUnit { space: number; unit: number; fisher: number; cost: number; score: number }
-
-const freed: Record<Normalizer, (before: Costs, after: Costs) => number> = {
-  memory: (b, a) => b.memory - a.memory,
-  flops: (b, a) => b.macs - a.macs,
-  none: () => 1,
-  latency: (b, a) => b.time! - a.time!,
-};
 
 /**
  * The kept units ranked as normalize() ranks them, kept up to date as units are removed one at a time: the

@@ -71,8 +71,7 @@ function ruleAndForward(model: tf.LayersModel | undefined, forward: Forward | un
  * @example const loss = crossEntropy(logits, ys); // scalar
  */
 export function crossEntropy(logits: tf.Tensor2D, ys: tf.Tensor2D): tf.Scalar {
-  // L = -1/B sum_n sum_k y[n,k] log softmax(z)[n,k]
-  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(ys, tf.logSoftmax(logits)), 1))) as tf.Scalar);
+  return outputLoss(logits, ys, logitsRule);
 }
 
 /** Number of rows whose predicted class (arg-max) equals the label. */
