@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import './kernels';
 import './gradients';
-import './layers';
+import {installPatches, uninstallPatches} from './patches';
 import {registerWebgpuKernels} from './kernels/webgpu';
 
 /** Backends this package can start; 'auto' takes the first that starts of tensorflow, webgpu, wasm, cpu. */
@@ -107,11 +107,20 @@ export async function backendsAvailable(): Promise<string[]> {
   return names;
 }
 
+/** Options of useBackend(). */
+export interface UseBackendOptions {
+  /** Install the tf.layers patches of patches.ts (faster training calls, BatchNorm without scale). Default true. */
+  patches?: boolean;
+}
+
 /**
- * Starts a tf backend and returns its name; 'auto' takes the fastest that starts here.
+ * Starts a tf backend and returns its name; 'auto' takes the fastest that starts here. Installs the layer
+ * patches (patches.ts) unless `patches: false`.
  * @example const name = await useBackend('auto'); // 'wasm' on a machine without a GPU
  */
-export async function useBackend(name: BackendName = 'auto'): Promise<string> {
+export async function useBackend(name: BackendName = 'auto', options: UseBackendOptions = {}): Promise<string> {
+  if (options.patches === false) uninstallPatches();
+  else installPatches();
   if (name === 'auto') {
     for (const candidate of AUTO_ORDER) {
       if ((await whyNot(candidate)) == null && (await tf.setBackend(candidate))) return candidate;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {Command, Option} from 'commander';
-import {backendsAvailable, BackendName, useBackend} from '../backend';
+import {backendsAvailable, BackendName, installedPatches, layerPatches, useBackend} from '../backend';
 import {group} from '../graph';
 import {BrowserBackend, compareLatency, countCosts, measure, measureInBrowser} from '../measure';
 import * as fs from 'fs';
@@ -101,8 +101,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'print JSON on stdout')
     .action(async (o) => {
       const backend = await useBackend(o.backend);
-      const info = {version, tfjs: tf.version.tfjs, backend, available: await backendsAvailable()};
-      print(o.json, info, () => `group-fisher-pruning ${version} (tfjs ${info.tfjs})\nbackend: ${backend}\navailable: ${info.available.join(', ')}`);
+      const patches = installedPatches();
+      const info = {version, tfjs: tf.version.tfjs, backend, available: await backendsAvailable(), patches};
+      print(o.json, info, () => `group-fisher-pruning ${version} (tfjs ${info.tfjs})\nbackend: ${backend}\navailable: ${info.available.join(', ')}\n` +
+        `tf.layers patches: ${patches.length ? patches.map((n) => `\n  ${n} (${layerPatches[n].className}): ${layerPatches[n].purpose}`).join('') : 'none'}`);
     });
 
   dataCommand(program.command('train').description('train a zoo model on a dataset, checkpointing every epoch; or a detector on a detection set'))

@@ -36,14 +36,11 @@ export const batchNormTrainConfigs: tf.KernelConfig[] = [
   {kernelName: BatchNormTrainGrad, backendName: 'wasm', kernelFunc: batchNormTrainGrad as unknown as tf.KernelFunc},
 ];
 
-/** The fields of tf.layers' BatchNormalization this module reads. */
-interface BatchNormLayer {
-  axis: number; epsilon: number; momentum: number; center: boolean; scale: boolean;
-  gamma: tf.LayerVariable; beta: tf.LayerVariable; movingMean: tf.LayerVariable; movingVariance: tf.LayerVariable;
-}
-
-/** y = batchNorm(x) over all axes but the last, with its gradient, as two SIMD kernels; also returns mean and variance (kept: dispose them). */
-function fusedBatchNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): {y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor} {
+/**
+ * y = batchNorm(x) over all axes but the last, with its gradient, as two SIMD kernels; also returns mean and variance (kept: dispose them).
+ * The batchNormFused layer patch (patches.ts) calls it.
+ */
+export function fusedBatchNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): {y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor} {
   let stats: tf.Tensor[] = [];
   const f = tf.customGrad(((xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     const [y, mean, variance] = tf.engine().runKernel(BatchNormTrain, {x: xs, gamma: g, beta: b}, {epsilon}) as unknown as tf.Tensor[];
@@ -60,27 +57,7 @@ function fusedBatchNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon
 }
 
 /** Whether the fused kernels take this layer call: training on wasm with SIMD, channels last, a multiple of 4 channels. */
-function fusable(layer: BatchNormLayer, x: tf.Tensor): boolean {
+export function fusable(layer: {axis: number; center: boolean; scale: boolean}, x: tf.Tensor): boolean {
   return tf.getBackend() === 'wasm' && simdKernels(tf.backend() as BackendWasm) != null && x.dtype === 'float32' && x.rank >= 2 &&
     (layer.axis === -1 || layer.axis === x.rank - 1) && layer.center && layer.scale && x.shape[x.rank - 1] % 4 === 0 && x.size >= 4 * x.shape[x.rank - 1];
 }
-
-// tf.layers' BatchNormalization in training runs moments and batchNorm as ~6 whole-tensor ops forward and
-// ~16 backward; on wasm with SIMD, take 3 passes forward and 2 backward instead, same moving-average updates.
-const proto = Object.getPrototypeOf(tf.layers.batchNormalization({})) as {call: (this: BatchNormLayer, inputs: tf.Tensor | tf.Tensor[], kwargs: {training?: boolean}) => tf.Tensor};
-const layersCall = proto.call;
-proto.call = function (inputs, kwargs) {
-  const x = Array.isArray(inputs) ? inputs[0] : inputs;
-  if (!kwargs?.training || !fusable(this, x)) return layersCall.call(this, inputs, kwargs);
-  return tf.tidy(() => {
-    const {y, mean, variance} = fusedBatchNorm(x, this.gamma.read(), this.beta.read(), this.epsilon);
-    for (const [v, value] of [[this.movingMean, mean], [this.movingVariance, variance]] as const) {
-      tf.tidy(() => {
-        const old = v.read();
-        v.write(tf.sub(old, tf.mul(tf.sub(old, value), 1 - this.momentum)));
-      });
-    }
-    tf.dispose([mean, variance]);
-    return y;
-  });
-};

@@ -15,7 +15,7 @@ import {reverseConfig} from './reverse';
 
 /**
  * Our wasm kernels: those the backend lacks (three conv gradients, ClipByValue's gradient, the fused
- * BatchNorm in training that batch_norm.ts gives tf.layers) and
+ * BatchNorm in training that the batchNormFused layer patch runs) and
  * faster replacements (Conv2DBackpropInput, Tile, Reverse, Sum, Mean, Identity, Cast, FusedBatchNorm, SplitV, Concat).
  * @example wasmKernels.map((k) => k.kernelName);
  */
