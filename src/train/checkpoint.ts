@@ -9,6 +9,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import '../models'; // registers GroupConv2D, so loadModel can deserialise zoo models
 import { Optimizer, OptimizerOptions, OptimizerState } from './optimizer';
+import { assertInside, countNonFinite, matchWeights, weightsPath } from './weights_check';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
@@ -77,35 +78,90 @@ export async function saveModel(model: tf.LayersModel, dir: string): Promise<voi
   await writeFilesAtomic(dir, [[WEIGHTS_BIN, weights], [MODEL_JSON, json]]);
 }
 
-/** Reads one weights group's shard files, checking that they hold exactly the bytes the manifest describes. */
-async function readGroup(dir: string, group: tf.io.WeightsManifestConfig[number], modelJson: string): Promise<Uint8Array> {
-  const expected = group.weights.reduce((sum, w) => {
-    const size = bytesPer[w.quantization?.dtype ?? w.dtype];
-    if (size === undefined) throw new Error(`${modelJson}: weight ${w.name} has dtype ${w.dtype}, which loadModel cannot size`);
-    return sum + size * w.shape.reduce((a, b) => a * b, 1);
-  }, 0);
-  const files = group.paths.map((p) => path.join(dir, p));
+/** One weightsManifest group: its paths as written, their files (inside the model's folder) and its weights. */
+interface Group { paths: string[]; files: string[]; weights: tf.io.WeightsManifestEntry[] }
+
+/** The groups of a weightsManifest (none where it is missing), refused when malformed or naming a file outside the model's folder. */
+function manifestGroups(manifest: unknown, modelJson: string): Group[] {
+  if (manifest == null) return [];
+  const bad = (what: string) => new Error(`${modelJson}: weightsManifest ${what}: expected [{paths: ['weights.bin'], weights: [{name, shape, dtype}, ...]}, ...] as tfjs writes it`);
+  if (!Array.isArray(manifest)) throw bad(`is ${JSON.stringify(manifest)}, not a list`);
+  return manifest.map((g: Partial<Group> | null, i) => {
+    if (!g || !Array.isArray(g.paths) || !Array.isArray(g.weights)) throw bad(`group ${i} lacks its paths or weights list`);
+    if (!g.paths.length && g.weights.length) throw bad(`group ${i} lists weights but no file`);
+    for (const w of g.weights) {
+      if (typeof w?.name !== 'string' || typeof w.dtype !== 'string' || !Array.isArray(w.shape) || !w.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+        throw bad(`group ${i} has weight ${JSON.stringify(w)}, which lacks a name, a dtype or a shape of non-negative integers`);
+      }
+    }
+    return { paths: g.paths, files: g.paths.map((p) => weightsPath(modelJson, p)), weights: g.weights };
+  });
+}
+
+/** Bytes of one stored weight (quantized weights by their quantization dtype). */
+function bytesOf(w: tf.io.WeightsManifestEntry, modelJson: string): number {
+  const size = bytesPer[w.quantization?.dtype ?? w.dtype];
+  if (size === undefined) throw new Error(`${modelJson}: weight ${w.name} has dtype ${w.dtype}, which loadModel cannot size`);
+  return size * w.shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * Reads and decodes one weights group's files, checking that they hold exactly the bytes the manifest describes
+ * and that float weights are finite (naming the layer, the weight and the file). The caller disposes the tensors.
+ */
+async function readGroup(group: Group, modelJson: string, layerOf: Map<string, string>): Promise<tf.NamedTensorMap> {
+  const sizes = group.weights.map((w) => bytesOf(w, modelJson));
+  const expected = sizes.reduce((a, b) => a + b, 0);
+  const named = (w: tf.io.WeightsManifestEntry) => `weight ${w.name}${layerOf.has(w.name) ? ` (layer '${layerOf.get(w.name)}')` : ''}`;
   const chunks: Uint8Array[] = [];
-  for (const file of files) {
+  for (const file of group.files) {
+    await assertInside(modelJson, file);
     try {
       chunks.push(await fs.readFile(file));
-    } catch {
-      throw new Error(`weights file ${file} (named in ${modelJson}) is missing; expected ${expected} bytes in ${group.paths.join(', ')}`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new Error(`weights file ${file} (named in ${modelJson}) ${code === 'ENOENT' ? 'is missing' : `cannot be read (${code})`}; expected ${expected} bytes in ${group.paths.join(', ')}`);
     }
   }
   const got = chunks.reduce((n, c) => n + c.length, 0);
   if (got !== expected) {
-    throw new Error(`weights file ${files.join(', ')} has ${got} bytes, expected ${expected} (from the weightsManifest of ${modelJson}); the file is truncated or belongs to another model`);
+    let end = 0;
+    const cut = group.weights.findIndex((_, i) => (end += sizes[i]) > got);
+    const detail = cut >= 0 ? `they end inside ${named(group.weights[cut])} [${group.weights[cut].shape.join(', ')}], bytes ${end - sizes[cut]} to ${end}`
+      : `${got - expected} bytes more than its ${group.weights.length} weights need`;
+    throw new Error(`weights file ${group.files.join(', ')} has ${got} bytes, expected ${expected} (from the weightsManifest of ${modelJson}): ${detail}; ` +
+      'the file is truncated or belongs to another model');
   }
   const all = new Uint8Array(got);
   chunks.reduce((offset, c) => (all.set(c, offset), offset + c.length), 0);
-  return all;
+  const ends = chunks.map((c, i) => chunks.slice(0, i + 1).reduce((n, d) => n + d.length, 0));
+  const tensors = tf.io.decodeWeights(all.buffer, group.weights);
+  try {
+    let offset = 0;
+    group.weights.forEach((w, i) => {
+      const t = tensors[w.name];
+      const n = t.dtype === 'float32' ? countNonFinite(t.dataSync() as Float32Array) : 0;
+      if (n) {
+        const shard = ends.findIndex((e) => e > offset);
+        throw new Error(`${modelJson}: ${named(w)} holds ${n} non-finite values (NaN/Inf) of ${t.size} in ${group.files.at(shard)}: ` +
+          'the model was saved after its training diverged; export it from an earlier checkpoint or retrain it (e.g. with a lower learning rate)');
+      }
+      offset += sizes[i];
+    });
+    return tensors;
+  } catch (e) {
+    tf.dispose(Object.values(tensors));
+    throw e;
+  }
 }
 
 /**
  * Load a tfjs layers model from a directory holding model.json, or from a model.json path (weights read from disk).
  * Keras-converted files load too (the Keras names tfjs lacks are registered by models/keras.ts); a layer tfjs
- * cannot build is refused with its name, its class and what to do.
+ * cannot build is refused with its name, its class and what to do. Refused with what is wrong and where: weight
+ * files outside the model's folder or given as URLs, a model with weights whose weightsManifest is missing or
+ * empty (no silent random weights), weights missing, left over, of another shape, truncated or not finite, and a
+ * graph model. Weights the manifest files for an optimizer are not read. numTensors is unchanged when it throws.
  * @example const model = await loadModel('runs/resnet20'); // or 'runs/resnet20/model.json'
  */
 export async function loadModel(dirOrModelJson: string): Promise<tf.LayersModel> {
@@ -117,23 +173,58 @@ export async function loadModel(dirOrModelJson: string): Promise<tf.LayersModel>
   } catch {
     throw new Error(`no model.json at ${file}: expected a tfjs layers model (model.json + weights.bin) as written by 'gfp train' or saveModel`);
   }
-  let json: tf.io.ModelJSON;
+  let parsed: unknown;
   try {
-    json = JSON.parse(text) as tf.io.ModelJSON;
+    parsed = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
+    throw new Error(`${file} is not valid JSON (${(e as Error).message}): ${expectedJson}`);
   }
-  if (json.modelTopology === undefined) throw new Error(`${file} has no modelTopology: not a tfjs layers model.json`);
+  const json = layersModelJson(parsed, file);
   const layers = checkTopology(json.modelTopology as KerasObject, file);
-  const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
-    const parts = [];
-    for (const group of manifest) parts.push(await readGroup(path.dirname(file), group, file));
-    const specs = manifest.flatMap((g) => g.weights);
-    return dropUnusedWeights(specs, tf.io.concatenateArrayBuffers(parts.map((p) => p.slice().buffer)), layers);
-  });
+  const groups = manifestGroups(json.weightsManifest, file);
+  const model = await buildModel(json, file);
+  const weights: tf.NamedTensorMap = {};
   try {
-    return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    // Keras 2's Normalization saves a sample count that no tfjs layer holds (not used to normalize)
+    const unused = new Set(layers.filter((l) => l.className === 'Normalization').map((l) => `${l.name}/count`));
+    const specs = groups.flatMap((g) => g.weights.filter((w) => !unused.has(w.name) && w.group !== 'optimizer').map((spec) => ({ spec, files: g.paths.join(', ') })));
+    const layerOf = matchWeights(model, specs, file);
+    for (const g of groups) Object.assign(weights, await readGroup(g, file, layerOf));
+    model.loadWeights(Object.fromEntries(Object.entries(weights).filter(([name]) => layerOf.has(name))));
+    return model;
   } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    tf.dispose(Object.values(weights));
+  }
+}
+
+const expectedJson = "expected a tfjs layers model.json: an object with modelTopology and weightsManifest, as written by 'gfp train', saveModel or tensorflowjs_converter";
+
+/** `json` as a layers model.json, else refused saying what it is: not an object, a graph model, no topology. */
+function layersModelJson(json: unknown, file: string): tf.io.ModelJSON {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new Error(`${file} holds ${json === null ? 'null' : Array.isArray(json) ? 'a list' : `a ${typeof json}`}, not a model: ${expectedJson}`);
+  }
+  const j = json as tf.io.ModelJSON;
+  const topology = j.modelTopology as { node?: unknown } | null | undefined;
+  if (j.format === 'graph-model' || Array.isArray(topology?.node)) {
+    throw new Error(`${file} is a tfjs graph model (converted from a SavedModel or frozen graph): pruning needs a layers model, whose layers ` +
+      'it can read and rewrite. Convert the Keras model instead: tensorflowjs_converter --input_format keras model.h5 OUT_DIR ' +
+      '(or --input_format keras_saved_model for a Keras SavedModel folder)');
+  }
+  if (topology === null || typeof topology !== 'object') throw new Error(`${file} has no modelTopology: ${expectedJson}`);
+  return j;
+}
+
+/** The model of `json`'s topology with initial weights; the variables of a build that fails are disposed. */
+async function buildModel(json: tf.io.ModelJSON, file: string): Promise<tf.LayersModel> {
+  const before = new Set(Object.keys(tf.engine().registeredVariables));
+  try {
+    return await tf.loadLayersModel(tf.io.fromMemory(tf.io.getModelArtifactsForJSONSync({ ...json, weightsManifest: undefined as never })));
+  } catch (e) {
+    for (const [name, v] of Object.entries(tf.engine().registeredVariables)) if (!before.has(name)) v.dispose();
     throw new Error(`${file}: tfjs could not build the model: ${(e as Error).message}`);
   }
 }
@@ -195,23 +286,6 @@ function checkTopology(topology: KerasObject, file: string): KerasLayer[] {
       `(no InputLayer, and its first layer '${first.name}' has no batch_input_shape): build it with keras.Input(shape=...) first, then convert`);
   }
   return layers;
-}
-
-/**
- * The weights without those that no layer of the model declares, which tf.loadLayersModel would refuse: the
- * sample count that Keras 2's Normalization saves besides its mean and variance (not used to normalize).
- */
-async function dropUnusedWeights(specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer, layers: KerasLayer[]): Promise<[tf.io.WeightsManifestEntry[], ArrayBuffer]> {
-  const unused = new Set(layers.filter((l) => l.className === 'Normalization').map((l) => `${l.name}/count`));
-  if (!specs.some((s) => unused.has(s.name))) return [specs, data];
-  const tensors = tf.io.decodeWeights(data, specs);
-  try {
-    const kept = specs.filter((s) => !unused.has(s.name)).map((s) => ({name: s.name, tensor: tensors[s.name]}));
-    const encoded = await tf.io.encodeWeights(kept);
-    return [encoded.specs, encoded.data];
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
 }
 
 /**
