@@ -100,6 +100,11 @@ describe('loadModel: weight files stay inside the model folder', () => {
     json.weightsManifest![0].paths = ['sub/w.bin'];
     write(file, json);
     (await loadModel(dir)).dispose();
+    // so is a model folder reached through a link; a missing file there is called missing
+    fs.symlinkSync(dir, `${dir}-link`);
+    (await loadModel(`${dir}-link`)).dispose();
+    fs.rmSync(path.join(dir, 'sub', 'w.bin'));
+    await refused(`${dir}-link`, /weights file .*sub\/w\.bin \(named in .*\) is missing/);
   });
 });
 

@@ -61,8 +61,8 @@ export function weightsPath(modelJson: string, p: unknown): string {
 
 /** Refuses a weights file that is a link to a file outside the model's folder (e.g. an unpacked archive's symlink). */
 export async function assertInside(modelJson: string, file: string): Promise<void> {
-  const [dir, real] = await Promise.all([fs.realpath(path.dirname(path.resolve(modelJson))), fs.realpath(file).catch(() => file)]);
-  if (!real.startsWith(dir + path.sep)) {
+  const [dir, real] = await Promise.all([fs.realpath(path.dirname(path.resolve(modelJson))), fs.realpath(file).catch(() => undefined)]);
+  if (real !== undefined && !real.startsWith(dir + path.sep)) { // undefined: missing, as reading it will say
     throw new Error(`${modelJson}: weights file ${file} links to ${real}, outside the model's folder ${dir}: copy the file into the folder`);
   }
 }
