@@ -32,7 +32,7 @@ const root = path.join(__dirname, '..', '..');
 const variants: Record<string, string[]> = {memory: ['--normalize', 'memory'], flops: ['--normalize', 'flops'], none: ['--normalize', 'none'],
   'no-grouping': ['--normalize', 'memory', '--no-grouping'], latency: ['--normalize', 'latency']};
 
-/** The paper's Table 1 (ImageNet, RTX 2080 Ti, METHOD.md §7), printed beside ours. */
+/** The paper's Table 1 (ImageNet, RTX 2080 Ti, docs/method.md §7), printed beside ours. */
 const paper = [
   {model: 'ResNet-50', variant: 'baseline', top1: 76.79, gflops: 4.09, memory_m: 11.11, ms: 65.48, speedup: 1},
   {model: 'ResNet-50', variant: 'memory', top1: 76.42, gflops: 2.04, memory_m: 5.82, ms: 36.5, speedup: 1.79},

@@ -41,7 +41,7 @@ function dropOdd(g: Grouping): Kept {
   return allKept(g).map((units, s) => units.map((_, k) => !g.spaces[s].prunable || k % 2 === 0));
 }
 
-/** The masked full model's output (METHOD.md §1): the reference the export must equal. */
+/** The masked full model's output (docs/method.md §1): the reference the export must equal. */
 function masked(g: Grouping, kept: Kept, x: tf.Tensor): tf.Tensor {
   const masks = maskTensors(g, kept);
   try {

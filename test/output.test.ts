@@ -41,7 +41,7 @@ const trueBinary: Loss = (z, label) => tf.tidy(() => {
 
 /**
  * Fisher of spaces a (read by b) and b (read by the head, through GAP), per sample by hand: g[n,c] = d(l_n / B)/dm[c]
- * for masks on b's input and on the head's input, squared and summed over samples (METHOD.md §2).
+ * for masks on b's input and on the head's input, squared and summed over samples (docs/method.md §2).
  */
 function handFisher(model: tf.LayersModel, xs: tf.Tensor4D, labels: Int32Array, loss: Loss): {a: number[]; b: number[]} {
   const [wa, ba, wb, bb, wh, bh] = model.getWeights();

@@ -6,7 +6,7 @@ import {Call, ModelGraph, readModel, refKey} from './model_graph';
 /** A set of channels written by one layer (or a model input). */
 export interface Member { layer: string; channels: number }
 
-/** A channel space: channels that must be pruned together (METHOD.md §3). Plain data. */
+/** A channel space: channels that must be pruned together (docs/method.md §3). Plain data. */
 export interface Space {
   id: number;
   /** Layers whose conv/FC outputs carry these channels. */

@@ -3,7 +3,7 @@ import {LayerHandler, kernelArea, positions, spatialInput} from './types';
 
 /**
  * DepthwiseConv2D: output channel c*m+j reads input channel c only, so input and output are one
- * space (METHOD.md §3). kernel [kh, kw, in, m]; with m = 1 the output keeps the input's map.
+ * space (docs/method.md §3). kernel [kh, kw, in, m]; with m = 1 the output keeps the input's map.
  */
 export const depthwiseConv2d: LayerHandler = {
   consumes: true,

@@ -3,7 +3,7 @@ import {LayerHandler, channelAxis, configOf, kernelArea, positions, spatialInput
 
 /**
  * GroupConv2D with g groups: group k reads input block k and writes output block k, so the
- * pruning unit is a whole conv-group and input and output share one space (METHOD.md §3).
+ * pruning unit is a whole conv-group and input and output share one space (docs/method.md §3).
  * kernel [kh, kw, in / g, out].
  */
 export const groupConv2d: LayerHandler = {

@@ -1,6 +1,6 @@
 import {LayerHandler, single} from './types';
 
-/** InputLayer: a fixed space of its own (the model input is never pruned, METHOD.md §3). */
+/** InputLayer: a fixed space of its own (the model input is never pruned, docs/method.md §3). */
 export const inputLayer: LayerHandler = {
   input: true,
   group: (ctx) => {

@@ -25,7 +25,7 @@ export interface GroupContext {
 export interface Keep { input: number[]; output: number[] }
 
 /**
- * Everything about one layer class, in one place (METHOD.md §3, §4, §6): how its channels group,
+ * Everything about one layer class, in one place (docs/method.md §3, §4, §6): how its channels group,
  * what it costs, how it is sliced for export. One handler per getClassName().
  */
 export interface LayerHandler {
@@ -33,9 +33,9 @@ export interface LayerHandler {
   input?: boolean;
   /** Training-only noise (Dropout and the like): identity at inference, left off while scoring. */
   noise?: boolean;
-  /** Reads its input through a mask (METHOD.md §1). */
+  /** Reads its input through a mask (docs/method.md §1). */
   consumes?: boolean;
-  /** Its output is a conv/FC feature map: counted in activation memory (METHOD.md §4). */
+  /** Its output is a conv/FC feature map: counted in activation memory (docs/method.md §4). */
   produces?: boolean;
   /** The channel map of the call's output. */
   group(ctx: GroupContext): ChannelMap;
