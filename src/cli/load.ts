@@ -3,6 +3,7 @@ import {existsSync} from 'fs';
 import {BatchOptions, cifar10, fashionMnist, ImageDataset, imageFolder, ImageFolderOptions, pixelScaling} from '../data';
 import {byName, fpnDetector, zooNames} from '../models';
 import {loadModel} from '../train';
+import {kindText, NumberKind, numberOption} from '../train/validate';
 
 /** The data flags of a command: --dataset, --data (alias --data-dir), --limit and the pixel options. */
 export interface DataOptions {
@@ -183,11 +184,18 @@ export async function resolveModel(spec: string, inputShape: [number, number, nu
  * Parse "a,b,c" into numbers (exactly n when given), naming the option in the error.
  * @example numbers('--mean', 3)('0.5,0.4,0.3') // [0.5, 0.4, 0.3]
  */
-export function numbers(name: string, n?: number): (s: string) => number[] {
+export function numbers(name: string, n?: number, kind: NumberKind = 'finite'): (s: string) => number[] {
+  const one = numberOption(name, kind);
   return (s) => {
-    const v = s.split(',').map((x) => (x.trim() === '' ? NaN : Number(x)));
-    if (v.some((x) => !Number.isFinite(x)) || (n !== undefined && v.length !== n)) throw new Error(`${name} "${s}": expected ${n ?? 'some'} numbers separated by commas`);
-    return v;
+    const parts = s.split(',');
+    if (n !== undefined && parts.length !== n) throw new Error(`${name} "${s}": expected ${n} numbers separated by commas`);
+    return parts.map((x) => {
+      try {
+        return one(x);
+      } catch {
+        throw new Error(`${name} "${s}": expected ${n ?? 'some'} numbers separated by commas, each ${kindText(kind)}`);
+      }
+    });
   };
 }
 
@@ -199,19 +207,7 @@ export function parseShape(s: string): [number, number, number] {
 }
 
 /** Parse a positive integer option, naming it in the error. */
-export function int(name: string): (s: string) => number {
-  return (s) => {
-    const v = Number(s);
-    if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} "${s}": expected a positive integer`);
-    return v;
-  };
-}
+export const int = (name: string): ((s: string) => number) => numberOption(name, 'count');
 
-/** Parse a number option, naming it in the error. */
-export function num(name: string): (s: string) => number {
-  return (s) => {
-    const v = Number(s);
-    if (!Number.isFinite(v)) throw new Error(`${name} "${s}": expected a number`);
-    return v;
-  };
-}
+/** Parse a number option of the given kind (default: any finite number), naming it and what is valid in the error. */
+export const num = (name: string, kind: NumberKind = 'finite'): ((s: string) => number) => numberOption(name, kind);

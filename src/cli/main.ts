@@ -57,9 +57,9 @@ function dataCommand(cmd: Command): Command {
     .option('--channels <n>', 'image folder: 3 (RGB) or 1 (grayscale); default: the model\'s input, else 3', oneOf('--channels', {'1': 1, '3': 3}))
     .option('--range <lo,hi>', 'pixel range of the batches: 0,1 (the default) or -1,1', oneOf('--range', {'0,1': [0, 1], '-1,1': [-1, 1]}))
     .option('--mean <a,b,c>', 'per-channel mean on [0, 1] pixel values: batches hold (x / 255 - mean) / std (with --std; not with --range)', numbers('--mean'))
-    .option('--std <a,b,c>', 'per-channel std on [0, 1] pixel values (with --mean)', numbers('--std'))
-    .option('--test-split <fraction>', 'image folder DIR/<class>/*: test fraction of each class (default 0.2)', num('--test-split'))
-    .option('--split-seed <n>', 'image folder DIR/<class>/*: seed of the split and of the sample order (default 0)', num('--split-seed'));
+    .option('--std <a,b,c>', 'per-channel std on [0, 1] pixel values (with --mean)', numbers('--std', undefined, 'positive'))
+    .option('--test-split <fraction>', 'image folder DIR/<class>/*: test fraction of each class (default 0.2)', num('--test-split', 'openFraction'))
+    .option('--split-seed <n>', 'image folder DIR/<class>/*: seed of the split and of the sample order (default 0)', num('--split-seed', 'integer'));
 }
 
 /** DataOptions from parsed flags (--data-dir is --data's alias). */
@@ -114,10 +114,10 @@ export async function main(argv: string[]): Promise<void> {
     .requiredOption('--out <dir>', 'output folder (model.json, weights, report.json, checkpoints)')
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
-    .option('--lr <x>', 'peak learning rate', num('--lr'))
+    .option('--lr <x>', 'peak learning rate', num('--lr', 'positive'))
     .addOption(new Option('--optimizer <name>', 'optimizer (default sgd; adam for a detector)').choices(['sgd', 'adam']))
-    .option('--weight-decay <x>', 'weight decay', num('--weight-decay'))
-    .option('--seed <n>', 'seed', num('--seed'), 0)
+    .option('--weight-decay <x>', 'weight decay', num('--weight-decay', 'nonNegative'))
+    .option('--seed <n>', 'seed', num('--seed', 'integer'), 0)
     .option('--limit <n>', 'use only the first N samples of each split', int('--limit'))
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(backends).default('auto'))
     .option('--json', 'print the report as JSON on stdout')
@@ -173,7 +173,7 @@ export async function main(argv: string[]): Promise<void> {
     });
 
   dataCommand(modelCommand(program.command('measure').description('MACs, params, activation memory and latency')))
-    .option('--batch-size <list>', 'batch sizes, comma separated', '1,64')
+    .option('--batch-size <list>', 'batch sizes, comma separated', numbers('--batch-size', undefined, 'count'), [1, 64])
     .option('--runs <n>', 'timed runs per batch size', int('--runs'), 10)
     .option('--browser', 'time it in headless Chromium instead of Node')
     .option('--browser-backends <list>', 'with --browser: wasm, webgl, webgpu (comma separated)', 'wasm')
@@ -183,7 +183,7 @@ export async function main(argv: string[]): Promise<void> {
       // with data: a zoo model is built for it, a model from disk is checked against it
       const model = dataOpts.dataset === undefined && dataOpts.data === undefined ? await resolveModel(o.model, o.inputShape, o.classes)
         : (await modelAndData(o.model, dataOpts, o.inputShape)).model;
-      const batchSize = String(o.batchSize).split(',').map(int('--batch-size'));
+      const batchSize = o.batchSize as number[];
       if (o.browser) {
         const {layers, ...costs} = countCosts(model);
         const b = await measureInBrowser(model, {batchSize, runs: o.runs, backends: String(o.browserBackends).split(',') as BrowserBackend[]});
@@ -201,18 +201,18 @@ export async function main(argv: string[]): Promise<void> {
 
   dataCommand(modelCommand(program.command('prune').description('prune to a FLOPs target with Group Fisher Pruning, fine-tune, export')))
     .addOption(outputOption())
-    .option('--target-flops <ratio>', 'remaining FLOPs / baseline FLOPs', num('--target-flops'), 0.5)
+    .option('--target-flops <ratio>', 'remaining FLOPs / baseline FLOPs', num('--target-flops', 'fraction'), 0.5)
     .addOption(new Option('--normalize <name>', 'cost normalizer').choices(normalizers).default('memory'))
     .option('--latency-batch <n>', "batch size the 'latency' normalizer profiles the layers at", int('--latency-batch'), 64)
     .option('--no-grouping', 'the "-I" ablation: prune only uncoupled spaces')
     .option('--interval <n>', 'training steps between prunings', int('--interval'), 25)
     .option('--units-per-prune <n>', 'units removed at each pruning', int('--units-per-prune'), 1)
-    .option('--finetune-epochs <n>', 'fine-tuning epochs after the target is reached', num('--finetune-epochs'), 0)
+    .option('--finetune-epochs <n>', 'fine-tuning epochs after the target is reached', num('--finetune-epochs', 'countOrZero'), 0)
     .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
-    .option('--lr <x>', 'learning rate while pruning and fine-tuning (default 0.01 with SGD; detection 1e-3 with Adam)', num('--lr'))
+    .option('--lr <x>', 'learning rate while pruning and fine-tuning (default 0.01 with SGD; detection 1e-3 with Adam)', num('--lr', 'positive'))
     .option('--limit <n>', 'use only the first N samples of each split', int('--limit'))
     .option('--runs <n>', 'timed runs per latency measurement', int('--runs'), 10)
-    .option('--seed <n>', 'seed of the data order', num('--seed'), 0)
+    .option('--seed <n>', 'seed of the data order', num('--seed', 'integer'), 0)
     .requiredOption('--out <dir>', 'output folder: model.json, weights.bin, report.json')
     .option('--resume', 'continue an interrupted run from --out/checkpoint')
     .action(async (o) => {
@@ -277,7 +277,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--baseline <path>', 'baseline model directory or model.json, shown beside it')
     .option('--out <dir>', 'write index.html and its assets here')
     .option('--serve', 'serve the page on 127.0.0.1 and print its URL')
-    .option('--port <n>', 'port for --serve (default: any free one)', int('--port'))
+    .option('--port <n>', 'port for --serve (default: any free one)', num('--port', 'port'))
     .option('--images <n>', 'Fashion-MNIST test images to classify', int('--images'), 32)
     .action(async (dir: string, o) => {
       await useBackend('auto'); // describing the models runs them in Node

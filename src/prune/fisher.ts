@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {CallMaps, execute, Grouping, InputHook} from '../graph';
 import type {OutputHook} from '../graph/model_graph';
+import {gradsOf} from '../train/loop';
 import {Kept, maskOf} from './masks';
 
 /** Consumer calls: the ones that read their input through a mask. */
@@ -69,7 +70,7 @@ export async function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf:
   const hook = gateHook(g, gates as unknown as Map<string, tf.Tensor2D>);
   let result: {value: tf.Scalar; grads: tf.NamedTensorMap};
   try {
-    result = tf.variableGrads(() => lossOf(execute(g.graph, [xs], {training: true, hook, dropout: false, output})[0]), [...weights, ...gates.values()]);
+    result = gradsOf(() => lossOf(execute(g.graph, [xs], {training: true, hook, dropout: false, output})[0]), [...weights, ...gates.values()]);
   } catch (e) {
     tf.dispose([...gates.values()]); // a failing loss (e.g. targets of the wrong shape) leaves nothing behind
     throw e;

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import {group, Grouping, Space} from '../graph';
 import {BatchSource, evaluate, fit, FitResult, logitsHook, Optimizer, OptimizerOptions, OutputKind, outputLoss, outputRule, OutputRule, Progress,
   progress as makeProgress} from '../train';
+import {checkBatch, checkWeights, lossBlame} from '../train/loop';
+import {checkNumber, checkOptions} from '../train/validate';
 import {assertCosted, costsAt, costsOf, deltaCosts, LatencyModel, Normalizer, normalizers} from './costs';
 import {fisherStep, maskedForward, maskTensors} from './fisher';
 import {profileLatency, ProfileOptions} from './latency';
@@ -38,12 +40,11 @@ export interface ScoreBatch { xs: tf.Tensor4D; ys?: tf.Tensor2D }
 /** Dispose every tensor a batch holds. */
 const disposeBatch = (b: object): void => tf.dispose(Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
 
-/** A positive integer option, or a clear error naming it. */
-function positiveInteger(name: string, v: number | undefined, fallback: number): number {
-  const n = v ?? fallback;
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
-  return n;
-}
+/** A positive integer option (its default when undefined), or a clear error naming it. */
+const positiveInteger = (name: string, v: number | undefined, fallback: number): number => checkNumber(name, v ?? fallback, 'count');
+
+/** Check the optimiser settings of `where` (lr may be 0: a step that changes nothing). */
+const checkTrainSettings = (where: string | ((key: string) => string), o: TrainSettings): void => checkOptions(where, o, {lr: 'nonNegative', batchSize: 'count', seed: 'finite'});
 
 /** Fisher accumulated by score(): one number per unit of every space. */
 export interface ScoreReport { steps: number; loss: number; spaces: {id: number; producers: string[]; consumers: string[]; fisher: number[]}[] }
@@ -171,6 +172,8 @@ export class Pruner {
   async score<B extends ScoreBatch>(batches: Iterable<B>, opts: {steps?: number; train?: TrainSettings} = {}): Promise<ScoreReport> {
     this.usable();
     if (opts.steps !== undefined) positiveInteger('score({steps})', opts.steps, 1);
+    if (opts.train) checkTrainSettings((k) => `score({train: {${k}}})`, opts.train);
+    await checkWeights(this.model, 'score', 'before');
     const weights = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const frozen = opts.train ? [] : this.model.nonTrainableWeights.map((w) => [w.read() as tf.Variable, tf.clone(w.read())] as const);
     const optimizer = opts.train?.optimizer instanceof Optimizer ? opts.train.optimizer : opts.train ? new Optimizer(opts.train.optimizer ?? {name: 'sgd', momentum: 0.9}) : null;
@@ -178,7 +181,7 @@ export class Pruner {
     try {
       for (const batch of batches) {
         try {
-          await this.step(batch, optimizer ? weights : [], (grads) => optimizer!.apply(weights, weights.map((w) => grads[w.name]), opts.train?.lr ?? 0.01));
+          await this.step(batch, optimizer ? weights : [], (grads) => optimizer!.apply(weights, weights.map((w) => grads[w.name]), opts.train?.lr ?? 0.01), 'score');
         } finally {
           disposeBatch(batch);
         }
@@ -190,13 +193,15 @@ export class Pruner {
       for (const [v, saved] of frozen) { v.assign(saved); saved.dispose(); }
       if (optimizer && !(opts.train?.optimizer instanceof Optimizer)) optimizer.dispose();
     }
+    if (opts.train) await checkWeights(this.model, 'score({train})', 'after');
     const fisher = this.fisherValues();
     return {steps, loss: this.lastLoss, spaces: this.grouping.spaces.map((s, i) => ({id: s.id, producers: s.producers, consumers: s.consumers, fisher: fisher[i]}))};
   }
 
   /** One Fisher step; `update` receives the weight gradients when weights are given. */
-  private async step(batch: ScoreBatch, weights: tf.Variable[], update: (grads: tf.NamedTensorMap) => void): Promise<void> {
+  private async step(batch: ScoreBatch, weights: tf.Variable[], update: (grads: tf.NamedTensorMap) => void, where: string): Promise<void> {
     const custom = this.options.loss;
+    checkBatch(this.model, custom ? {xs: batch.xs} : batch, where, this.outputRule); // a custom loss reads other targets
     const lossOf = custom ? (outputs: tf.Tensor) => custom(outputs, batch) : (values: tf.Tensor) => {
       if (!batch.ys) throw new Error('the classification loss needs batch.ys (one-hot targets); pass a loss option for other batches');
       return outputLoss(values, batch.ys, this.outputRule);
@@ -204,7 +209,9 @@ export class Pruner {
     // the output rule's loss reads the values before an output softmax / sigmoid where the graph has them
     const r = await fisherStep(this.grouping, this.kept, batch.xs, lossOf, weights, custom ? undefined : logitsHook(this.outputRule));
     try {
-      if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} after ${this.fisherSteps} Fisher steps: check the inputs for NaN or lower the learning rate; the masks and the weights are unchanged by this step`);
+      if (!Number.isFinite(r.loss)) {
+        throw new Error(`${where}: loss is ${r.loss} after ${this.fisherSteps} Fisher steps; the masks and the weights are unchanged by this step: ${await lossBlame(this.model)}`);
+      }
       if (weights.length) update(r.grads);
       const values = await Promise.all(r.fisher.map((f) => f.data()));
       this.fisher = values.map((v, i) => {
@@ -310,10 +317,10 @@ export class Pruner {
     const interval = positiveInteger('run({interval})', o.interval, 25);
     const unitsPerPrune = positiveInteger('run({unitsPerPrune})', o.unitsPerPrune, 1);
     const checkpointEvery = positiveInteger('run({checkpointEvery})', o.checkpointEvery, 10);
-    if (o.finetuneEpochs !== undefined && !(o.finetuneEpochs >= 0 && Number.isFinite(o.finetuneEpochs))) {
-      throw new Error(`run({finetuneEpochs}) must be a number >= 0, got ${o.finetuneEpochs}`);
-    }
+    checkOptions('run', o, {finetuneEpochs: 'countOrZero'});
+    checkTrainSettings('run', o);
     this.checkTarget(o.targetFlops);
+    await checkWeights(this.model, 'run', 'before');
     if (o.normalize === 'latency' && !this.latency) await this.profileLatency({batchSize: o.batchSize});
     if (o.normalize) this.setNormalizer(o.normalize);
     const batchSize = o.batchSize ?? 64;
@@ -331,7 +338,7 @@ export class Pruner {
         const skip = epoch === o.resume?.epoch ? o.resume.batchInEpoch : 0;
         for (const batch of o.data.batches(batchSize, {shuffle: true, seed: (o.seed ?? 0) + epoch})) {
           try {
-            if (inEpoch >= skip) await this.step(batch, weights, update);
+            if (inEpoch >= skip) await this.step(batch, weights, update, 'run');
           } finally {
             disposeBatch(batch);
           }
@@ -353,6 +360,7 @@ export class Pruner {
         }
         o.progress?.stop(`pruned to ${(100 * this.state().macsRatio).toFixed(1)}% of the FLOPs after ${steps} steps`);
       }
+      await checkWeights(this.model, 'run, pruning phase', 'after');
       if (o.finetuneEpochs) await this.finetune(o.data as BatchSource, {...o, optimizer, epochs: o.finetuneEpochs});
     } finally {
       if (!(o.optimizer instanceof Optimizer)) optimizer.dispose();
@@ -369,6 +377,7 @@ export class Pruner {
     this.usable();
     const output = opts.logits ? logitsHook(this.outputRule) : undefined;
     return (xs, training) => {
+      checkBatch(this.model, {xs}, 'forward');
       const masks = maskTensors(this.grouping, this.kept);
       try {
         return maskedForward(this.grouping, masks, xs, training, output) as tf.Tensor2D;
@@ -384,8 +393,9 @@ export class Pruner {
    */
   async finetune(data: BatchSource, opts: TrainSettings & {steps?: number; epochs?: number} = {}): Promise<FitResult> {
     this.usable();
+    checkOptions('finetune', opts, {epochs: 'countOrZero'});
     return fit(this.model, data, {forward: this.forward({logits: true}), output: this.outputRule, epochs: opts.epochs ?? (opts.steps ? Infinity : 1), steps: opts.steps,
-      batchSize: opts.batchSize, optimizer: opts.optimizer, lr: opts.lr, seed: opts.seed, progress: opts.progress});
+      batchSize: opts.batchSize, optimizer: opts.optimizer, lr: opts.lr, seed: opts.seed, progress: opts.progress}, 'finetune');
   }
 
   /**

@@ -11,8 +11,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch, BatchOptions } from '../data';
 import { execute, readModel } from '../graph/model_graph';
 import { Optimizer, OptimizerOptions } from './optimizer';
-import { logitsHook, logitsRule, OutputKind, outputLoss, outputRule, OutputRule, predictedClasses } from './output';
+import { logitsHook, logitsRule, OutputKind, outputLoss, outputRule, OutputRule, predictedClasses, targetsFit } from './output';
 import { Progress, progress as makeProgress } from './progress';
+import { checkNumber, checkOptions } from './validate';
 
 /**
  * What the loss reads, [B, classes], of images [B, H, W, C]: logits, or the values an output rule names;
@@ -37,8 +38,10 @@ export class NonFiniteLossError extends Error {
     readonly step: number,
     /** 1-based epoch, when known. */
     readonly epoch?: number,
+    /** What made it so, when known (see lossBlame). */
+    blame?: string,
   ) {
-    super(`loss is ${loss} at ${epoch === undefined ? '' : `epoch ${epoch}, `}step ${step}; training stopped before applying this step`);
+    super(`loss is ${loss} at ${epoch === undefined ? '' : `epoch ${epoch}, `}step ${step}; training stopped before applying this step${blame ? `: ${blame}` : ''}`);
     this.name = 'NonFiniteLossError';
   }
 }
@@ -74,6 +77,90 @@ export function crossEntropy(logits: tf.Tensor2D, ys: tf.Tensor2D): tf.Scalar {
   return outputLoss(logits, ys, logitsRule);
 }
 
+/**
+ * tf.variableGrads that leaves no tensor behind when `f` throws (e.g. targets of the wrong shape): tfjs keeps the
+ * tensors saved for the backward pass until a backward pass runs, so a failed forward ends in a zero loss's backward.
+ * @example const {value, grads} = gradsOf(() => loss(model.apply(xs)), variables);
+ */
+export function gradsOf(f: () => tf.Scalar, variables: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+  let failure: { error: unknown } | undefined;
+  const r = tf.variableGrads(() => {
+    try {
+      return f();
+    } catch (error) {
+      failure = { error };
+      return tf.mul(tf.addN(variables.map((v) => tf.sum(v))), 0) as tf.Scalar;
+    }
+  }, variables);
+  if (failure) {
+    tf.dispose([r.value, ...Object.values(r.grads)]);
+    throw failure.error;
+  }
+  return r;
+}
+
+/**
+ * Throws, before any work, unless a batch fits `model`: xs [B, ...input] and, for a classifier [B, K], ys [B, K] (or what the rule reads).
+ * @example checkBatch(model, batch, 'fit'); // fit: batch xs [4,9,9,1] does not fit model "m" input [null,8,8,1]
+ */
+export function checkBatch(model: tf.LayersModel, batch: { xs: tf.Tensor; ys?: tf.Tensor }, where: string, rule: OutputRule = logitsRule): void {
+  const input = model.inputs[0].shape;
+  const fits = (t: tf.Tensor, shape: (number | null)[]) => t.rank === shape.length && shape.every((d, i) => d === null || d === t.shape[i]);
+  if (!fits(batch.xs, input)) throw new Error(`${where}: batch xs [${batch.xs.shape}] does not fit model "${model.name}" input [${input.map(String)}]`);
+  const output = model.outputs[0].shape;
+  const ys = [batch.xs.shape[0], ...output.slice(1)];
+  const ysFit = ({ shape: [b, k, ...rest] }: tf.Tensor) => rest.length === 0 && b === ys[0] && k !== undefined && (output[1] === null || targetsFit(output[1], k, rule));
+  if (batch.ys && output.length === 2 && !ysFit(batch.ys)) {
+    throw new Error(`${where}: batch ys [${batch.ys.shape}] does not fit model "${model.name}" output [${output.map(String)}]: expected one-hot targets [${ys.map(String)}]`);
+  }
+}
+
+/** Weights of one layer that hold NaN or infinite values. */
+export interface NonFiniteWeight { layer: string; weight: string; count: number; size: number }
+
+/**
+ * The weights of `model` that hold NaN or infinite values, with their layer (read back once).
+ * @example (await nonFiniteWeights(model)).map((w) => w.layer); // ['conv1']
+ */
+export async function nonFiniteWeights(model: tf.LayersModel): Promise<NonFiniteWeight[]> {
+  const ws = model.layers.flatMap((l) => l.weights.map((w) => ({ layer: l.name, weight: w.originalName, value: w.read() })));
+  if (ws.length === 0) return [];
+  const counts = tf.tidy(() => tf.stack(ws.map((w) => tf.logicalNot(tf.isFinite(w.value)).cast('float32').sum())));
+  const data = await counts.data();
+  counts.dispose();
+  return ws.flatMap((w, i) => (data[i] > 0 ? [{ layer: w.layer, weight: w.weight, count: data[i], size: w.value.size }] : []));
+}
+
+/** 'layer "a" (a/kernel: 3 of 72 values)', or 'layers "a" (...), "b" (...) and 2 more' for several. */
+function describeWeights(bad: NonFiniteWeight[]): string {
+  const layers = [...new Set(bad.map((w) => w.layer))];
+  const text = layers.slice(0, 3).map((l) => `"${l}" (${bad.filter((w) => w.layer === l).map((w) => `${w.weight}: ${w.count} of ${w.size} values`).join(', ')})`);
+  return `${layers.length > 1 ? 'layers' : 'layer'} ${text.join(', ')}${layers.length > 3 ? ` and ${layers.length - 3} more` : ''}`;
+}
+
+/**
+ * Throws, naming the layers, when `model` has NaN or infinite weights: `when` 'before' a training phase (they came
+ * with the model), or 'after' it (the updates made them: a lower learning rate is the usual cure).
+ * @example await checkWeights(model, 'finetune', 'after');
+ */
+export async function checkWeights(model: tf.LayersModel, where: string, when: 'before' | 'after'): Promise<void> {
+  const bad = await nonFiniteWeights(model);
+  if (bad.length === 0) return;
+  throw new Error(when === 'before'
+    ? `${where}: weights of ${describeWeights(bad)} are NaN or infinite before training: the model was built or loaded with them; reload or re-initialise it`
+    : `${where}: weights of ${describeWeights(bad)} became NaN or infinite during training: lower the learning rate`);
+}
+
+/**
+ * Why a step's loss was not finite: the weights (naming their layers) when they already were, else the batch.
+ * @example throw new Error(`loss is NaN; ${await lossBlame(model)}`);
+ */
+export async function lossBlame(model: tf.LayersModel): Promise<string> {
+  const bad = await nonFiniteWeights(model);
+  return bad.length ? `weights of ${describeWeights(bad)} were already NaN or infinite before this step (made so by earlier updates: lower the learning rate)`
+    : 'the weights are finite: check the batch inputs for NaN or infinite values';
+}
+
 /** Number of rows whose predicted class (arg-max) equals the label. */
 async function countCorrect(values: tf.Tensor2D, labels: Int32Array, rule: OutputRule): Promise<number> {
   const arg = predictedClasses(values, rule);
@@ -102,7 +189,7 @@ export interface StepContext {
  */
 export async function trainStep(ctx: StepContext, batch: Batch): Promise<{ loss: number; correct: number }> {
   let logits: tf.Tensor2D | undefined;
-  const { value, grads } = tf.variableGrads(() => {
+  const { value, grads } = gradsOf(() => {
     const z = ctx.forward(batch.xs, true);
     const loss = outputLoss(z, batch.ys, ctx.output ?? logitsRule);
     logits = tf.keep(z);
@@ -181,11 +268,16 @@ export interface FitResult {
  * Train `model` on `data` with a custom loop (see FitOptions); leaks no tensors.
  * @example await fit(model, train, {epochs: 2, batchSize: 64, lr: 0.05, optimizer: {name: 'sgd', weightDecay: 5e-4}});
  */
-export async function fit(model: tf.LayersModel, data: BatchSource, opts: FitOptions = {}): Promise<FitResult> {
+export async function fit(model: tf.LayersModel, data: BatchSource, opts: FitOptions = {}, where = 'fit'): Promise<FitResult> {
+  checkOptions(where, opts, { batchSize: 'count', steps: 'count', initialEpoch: 'countOrZero', seed: 'finite' });
+  if (typeof opts.lr !== 'function') checkOptions(where, opts, { lr: 'nonNegative' });
+  if (opts.epochs !== undefined && opts.epochs !== Infinity) checkNumber(`${where}({epochs})`, opts.epochs, 'countOrZero');
+  if (opts.epochs === Infinity && opts.steps === undefined) throw new Error(`${where}({epochs: Infinity}) needs a step budget: give steps too`);
   const batchSize = opts.batchSize ?? 64;
+  await checkWeights(model, where, 'before');
   const owned = !(opts.optimizer instanceof Optimizer);
   const optimizer = opts.optimizer instanceof Optimizer ? opts.optimizer : new Optimizer(opts.optimizer ?? { name: 'sgd' });
-  const lrAt = typeof opts.lr === 'function' ? opts.lr : () => (opts.lr as number | undefined) ?? 0.01;
+  const lrAt = (step: number): number => checkNumber(`${where}({lr}) at step ${step}`, typeof opts.lr === 'function' ? opts.lr(step) : opts.lr ?? 0.01, 'nonNegative');
   const { rule, forward } = ruleAndForward(model, opts.forward, opts.output);
   const variables = opts.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
   const show = opts.progress ?? makeProgress('silent');
@@ -206,9 +298,10 @@ export async function fit(model: tf.LayersModel, data: BatchSource, opts: FitOpt
       for (const batch of data.batches(batchSize, { shuffle: true, seed: (opts.seed ?? 0) + epoch - 1, augment: opts.augment })) {
         let r: { loss: number; correct: number };
         try {
+          checkBatch(model, batch, where, rule);
           r = await trainStep({ forward, output: rule, variables, optimizer, lr: lrAt(optimizer.step) }, batch);
         } catch (e) {
-          if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(e.loss, e.step, epoch);
+          if (e instanceof NonFiniteLossError) throw new NonFiniteLossError(e.loss, e.step, epoch, await lossBlame(model));
           throw e;
         } finally {
           tf.dispose([batch.xs, batch.ys]);
@@ -228,8 +321,10 @@ export async function fit(model: tf.LayersModel, data: BatchSource, opts: FitOpt
         result.stopped = true;
         break;
       }
+      await checkWeights(model, `${where}, epoch ${epoch}`, 'after'); // before onEpoch saves them
       await opts.onEpoch?.(stats);
     }
+    await checkWeights(model, where, 'after');
     return result;
   } finally {
     if (owned) optimizer.dispose();
@@ -250,6 +345,7 @@ export interface EvalResult {
  */
 export async function evaluate(model: tf.LayersModel | Forward, data: BatchSource, batchSize = 256, show: Progress = makeProgress('silent'),
   output?: OutputKind | OutputRule): Promise<EvalResult> {
+  checkNumber('evaluate(batchSize)', batchSize, 'count');
   const { rule, forward } = typeof model === 'function' ? ruleAndForward(undefined, model, output) : ruleAndForward(model, undefined, output);
   let [lossSum, correct, samples, steps] = [0, 0, 0, 0];
   show.start('evaluate', Math.ceil(data.size / batchSize));
@@ -258,6 +354,7 @@ export async function evaluate(model: tf.LayersModel | Forward, data: BatchSourc
     let ce: tf.Scalar | undefined;
     try {
       const n = batch.labels.length;
+      if (typeof model !== 'function') checkBatch(model, batch, 'evaluate', rule);
       logits = tf.tidy(() => forward(batch.xs, false));
       ce = outputLoss(logits, batch.ys, rule);
       const [loss, right] = [(await ce.data())[0], await countCorrect(logits, batch.labels, rule)];

@@ -5,6 +5,7 @@
  * are plain tensors, so a checkpoint holds them exactly.
  */
 import * as tf from '@tensorflow/tfjs';
+import { checkNumber, checkOptions } from './validate';
 
 /** Update rules. */
 export type OptimizerName = 'sgd' | 'adam';
@@ -98,6 +99,7 @@ export class Optimizer {
     }
     const mode = options.decayMode ?? defaultDecayMode[options.name];
     if (!(mode in decays)) throw new Error(`unknown decayMode '${mode}'; valid: ${Object.keys(decays).join(', ')}`);
+    checkOptions('Optimizer', options, {momentum: 'decay', beta1: 'decay', beta2: 'decay', epsilon: 'positive', weightDecay: 'nonNegative'});
     this.options = { ...options, decayMode: mode };
   }
 
@@ -107,6 +109,7 @@ export class Optimizer {
    * @example opt.apply([w], [g], 0.01);
    */
   apply(params: tf.Variable[], grads: (tf.Tensor | null | undefined)[], lr: number): void {
+    checkNumber('Optimizer.apply(lr)', lr, 'nonNegative');
     this.ensureSlots(params);
     const rule = rules[this.options.name];
     const decay = decays[this.options.decayMode as WeightDecayMode];

@@ -144,13 +144,16 @@ export function logitsHook(rule: OutputRule): OutputHook | undefined {
     (call.layer.name === rule.head ? heads[call.layer.getClassName()]?.before(call.layer, inputs, kwargs) : undefined);
 }
 
+/**
+ * Whether one-hot targets of `yk` classes fit `k` outputs: the same count, or a single sigmoid output against ys [B, 2].
+ * @example targetsFit(1, 2, {loss: 'sigmoid', from: 'logits'}) // true
+ */
+export const targetsFit = (k: number, yk: number, rule: OutputRule): boolean => k === yk || (rule.loss === 'sigmoid' && k === 1 && yk === 2);
+
 /** The targets for values [B, K]: one-hot ys [B, K], or for a single sigmoid output the positive class of ys [B, 2]. */
 function targetsFor(values: tf.Tensor, ys: tf.Tensor, rule: OutputRule): tf.Tensor {
   const [k, yk] = [values.shape[values.rank - 1], ys.shape[ys.rank - 1]];
-  if (values.rank === 2 && ys.rank === 2 && values.shape[0] === ys.shape[0]) {
-    if (k === yk) return ys;
-    if (rule.loss === 'sigmoid' && k === 1 && yk === 2) return ys.slice([0, 1], [-1, 1]);
-  }
+  if (values.rank === 2 && ys.rank === 2 && values.shape[0] === ys.shape[0] && targetsFit(k, yk, rule)) return k === yk ? ys : ys.slice([0, 1], [-1, 1]);
   throw new Error(`the classification loss needs outputs [batch, classes] matching one-hot targets: outputs [${values.shape}], targets [${ys.shape}]; ` +
     'pass a loss option for other outputs (e.g. a detector)');
 }

@@ -1,4 +1,5 @@
 /** Learning-rate schedules: a named decay after an optional linear warm-up, as pure functions of the step. */
+import { checkNumber, checkOptions } from './validate';
 
 /** Names of the decay shapes applied after warm-up. */
 export type ScheduleName = 'constant' | 'cosine' | 'step';
@@ -44,6 +45,8 @@ export function learningRate(step: number, o: ScheduleOptions): number {
   if (!(o.name in decays)) {
     throw new Error(`unknown learning-rate schedule '${o.name}'; valid: ${Object.keys(decays).join(', ')}`);
   }
+  checkOptions('learningRate', o, {lr: 'nonNegative', totalSteps: 'count', warmupSteps: 'countOrZero', minLr: 'nonNegative', gamma: 'positive'});
+  checkNumber('learningRate(step)', step, 'countOrZero');
   const warm = o.warmupSteps ?? 0;
   if (step < warm) return (o.lr * (step + 1)) / warm;
   const span = Math.max(1, o.totalSteps - warm);
