@@ -5,7 +5,7 @@ import {group} from '../graph';
 import {BrowserBackend, compareLatency, countCosts, measure, measureInBrowser} from '../measure';
 import * as fs from 'fs';
 import * as path from 'path';
-import {LatencyModel, normalizers, pruner, RunCheckpoint} from '../prune';
+import {criterionNames, LatencyModel, normalizers, pruner, RunCheckpoint} from '../prune';
 import {hasCheckpoint, loadCheckpoint, Optimizer, outputKinds, progress, saveCheckpoint, saveModel, trainModel} from '../train';
 import {writeFilesAtomic} from '../train/checkpoint';
 import {version} from '../version';
@@ -203,6 +203,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(outputOption())
     .option('--target-flops <ratio>', 'remaining FLOPs / baseline FLOPs', num('--target-flops', 'fraction'), 0.5)
     .addOption(new Option('--normalize <name>', 'cost normalizer').choices(normalizers).default('memory'))
+    .addOption(new Option('--criterion <name>', 'unit importance the normalizer divides').choices(criterionNames).default('fisher'))
     .option('--latency-batch <n>', "batch size the 'latency' normalizer profiles the layers at", int('--latency-batch'), 64)
     .option('--no-grouping', 'the "-I" ablation: prune only uncoupled spaces')
     .option('--interval <n>', 'training steps between prunings', int('--interval'), 25)
@@ -226,7 +227,7 @@ export async function main(argv: string[]): Promise<void> {
       const {train} = task;
       const lr: number = o.lr ?? task.lr;
       const config = {model: o.model, dataset: task.dataset, limit: o.limit ?? null, ...(task.preprocessing ? {data: task.preprocessing} : {}),
-        ...(o.output ? {output: o.output} : {}), targetFlops: o.targetFlops, normalize: o.normalize, grouping: o.grouping,
+        ...(o.output ? {output: o.output} : {}), targetFlops: o.targetFlops, normalize: o.normalize, ...(o.criterion === 'fisher' ? {} : {criterion: o.criterion}), grouping: o.grouping,
         interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr, seed: o.seed,
         ...(o.normalize === 'latency' ? {latencyBatch: o.latencyBatch} : {})};
       const describe = async (m: tf.LayersModel): Promise<Record<string, number>> => {
@@ -249,7 +250,7 @@ export async function main(argv: string[]): Promise<void> {
       const latencyModel = o.normalize === 'latency' ? resumed?.state.latency ?? (await p.profileLatency({batchSize: o.latencyBatch})) : undefined;
       const baseline = resumed?.state.baseline ?? (await describe(model));
       const show = progress(o.json ? 'lines' : 'auto');
-      const run = await p.run({data: train, targetFlops: o.targetFlops, interval: o.interval, unitsPerPrune: o.unitsPerPrune, normalize: o.normalize,
+      const run = await p.run({data: train, targetFlops: o.targetFlops, interval: o.interval, unitsPerPrune: o.unitsPerPrune, normalize: o.normalize, criterion: o.criterion,
         finetuneEpochs: task.finetune ? 0 : o.finetuneEpochs, batchSize: o.batchSize, lr, seed: o.seed, progress: show, optimizer, resume: resumed?.state.run,
         onCheckpoint: (c) => saveCheckpoint<PruneCheckpoint>(ckptDir, model, optimizer, {config, baseline, run: c, latency: latencyModel})});
       if (task.finetune && o.finetuneEpochs) await task.finetune(p, {epochs: o.finetuneEpochs, batchSize: o.batchSize, lr, seed: o.seed, optimizer, progress: show});

@@ -44,14 +44,15 @@ export function maskedForward(g: Grouping, masks: Map<string, tf.Tensor2D>, xs: 
   return execute(g.graph, [xs], {training, hook: gateHook(g, masks), dropout: training, output})[0];
 }
 
-/** Result of one Fisher step: the loss and, per space, sum_n (sum_k g[n,k,unit])^2 [units]. */
-export interface FisherStep { loss: number; fisher: tf.Tensor1D[]; grads: tf.NamedTensorMap }
+/** Result of one Fisher step: the loss and, per space, sum_n (sum_k g[n,k,unit])^2 and sum_n |sum_k g[n,k,unit]| [units]. */
+export interface FisherStep { loss: number; fisher: tf.Tensor1D[]; taylor: tf.Tensor1D[]; grads: tf.NamedTensorMap }
 
 /**
  * One forward/backward pass that gives the weight gradients and the Fisher of every unit.
  * Gates [B, c] = mask on each consumer input; dL/dgate[n, c] = sum_hw A * dL/dÃ = g[n,k,c]
  * (METHOD.md §2). Per space the gates' gradients are summed over members, calls and the
- * channels of each unit BEFORE squaring (eq. 4), then squared and summed over samples.
+ * channels of each unit BEFORE squaring (eq. 4), then squared and summed over samples (Fisher),
+ * or their absolute values summed over samples (first-order Taylor).
  * `lossOf` maps the model output (or what `output` returns instead, e.g. the logits before an output
  * softmax) to the batch-mean loss; `weights` are differentiated too (pass [] to skip); the caller
  * disposes fisher and grads.
@@ -76,7 +77,7 @@ export async function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf:
     throw e;
   }
   const {value, grads} = result;
-  const fisher = tf.tidy(() => {
+  const [fisher, taylor] = tf.tidy(() => {
     const perSpace: (tf.Tensor2D | undefined)[] = g.spaces.map(() => undefined);
     for (const c of calls) {
       const grad = grads[gates.get(`${c.call.layer.name}#${c.call.call}`)!.name] as tf.Tensor2D; // [b, c]
@@ -90,7 +91,8 @@ export async function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf:
         offset += ch;
       }
     }
-    return g.spaces.map((s, i) => (perSpace[i] ? perSpace[i]!.square().sum(0) : tf.zeros([s.units])) as tf.Tensor1D);
+    const over = (f: (x: tf.Tensor2D) => tf.Tensor2D) => g.spaces.map((s, i) => (perSpace[i] ? f(perSpace[i]!).sum(0) : tf.zeros([s.units])) as tf.Tensor1D);
+    return [over((x) => x.square()), over((x) => x.abs())];
   });
   for (const v of gates.values()) {
     grads[v.name].dispose();
@@ -99,5 +101,5 @@ export async function fisherStep(g: Grouping, kept: Kept, xs: tf.Tensor, lossOf:
   }
   const loss = (await value.data())[0];
   value.dispose();
-  return {loss, fisher, grads};
+  return {loss, fisher, taylor, grads};
 }

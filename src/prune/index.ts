@@ -4,3 +4,5 @@ export type {LatencyModel, Normalizer} from './costs';
 export {normalizers} from './costs';
 export {profileLatency} from './latency';
 export type {ProfileOptions} from './latency';
+export {criterionNames} from './criteria';
+export type {Criterion} from './criteria';

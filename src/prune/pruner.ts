@@ -4,6 +4,8 @@ import {BatchSource, evaluate, fit, FitResult, logitsHook, Optimizer, OptimizerO
   progress as makeProgress} from '../train';
 import {checkBatch, checkWeights, lossBlame} from '../train/loop';
 import {checkNumber, checkOptions} from '../train/validate';
+import {mulberry32} from '../data/prng';
+import {Criterion, criteria, criterionNames, scored} from './criteria';
 import {assertCosted, costsAt, costsOf, deltaCosts, LatencyModel, Normalizer, normalizers} from './costs';
 import {fisherStep, maskedForward, maskTensors} from './fisher';
 import {profileLatency, ProfileOptions} from './latency';
@@ -49,8 +51,8 @@ const checkTrainSettings = (where: string | ((key: string) => string), o: TrainS
 /** Fisher accumulated by score(): one number per unit of every space. */
 export interface ScoreReport { steps: number; loss: number; spaces: {id: number; producers: string[]; consumers: string[]; fisher: number[]}[] }
 
-/** normalize()'s result: the prunable kept units, lowest score first. */
-export interface Ranked { normalizer: Normalizer; units: RankedUnit[] }
+/** normalize()'s result: the prunable kept units, lowest score first (`fisher` of a unit holds the criterion's value). */
+export interface Ranked { normalizer: Normalizer; criterion?: Criterion; units: RankedUnit[] }
 
 /** What prune() removed. */
 export interface PrunedUnit extends RankedUnit { producers: string[]; macs: number; memory: number; macsRatio: number }
@@ -72,6 +74,8 @@ export interface RunOptions extends TrainSettings {
   /** Units removed at each pruning (paper: 1). Default 1. */
   unitsPerPrune?: number;
   normalize?: Normalizer;
+  /** How units are scored before the normalizer divides (see normalize()). Default 'fisher'. */
+  criterion?: Criterion;
   /** Epochs of fine-tuning after the target is reached. Default 0. */
   finetuneEpochs?: number;
   /** Called after each pruning with its row. */
@@ -107,7 +111,13 @@ export class Pruner {
   kept: Kept;
   /** Fisher accumulated since the last prune, per space and unit (read back every step: webgpu in Node cannot read synchronously). */
   private fisher: Float64Array[] | null = null;
+  /** First-order Taylor sums, accumulated beside Fisher. */
+  private taylor: Float64Array[] | null = null;
   private fisherSteps = 0;
+  private criterion: Criterion = 'fisher';
+  /** The 'random' criterion's source (seed 0) and its scores since the last prune (normalize and prune agree). */
+  private readonly random = mulberry32(0);
+  private randomScores: number[][] | null = null;
   private lastLoss = NaN;
   private normalizer: Normalizer = 'memory';
   private readonly baseline: {macs: number; memory: number};
@@ -136,9 +146,9 @@ export class Pruner {
     if (this.disposed) throw new Error(`this pruner of model "${this.model.name}" was disposed: make a new one with pruner(model)`);
   }
 
-  /** Throws when no Fisher was accumulated since the last prune (ranking zeros would prune arbitrary units). */
+  /** Throws when the criterion reads Fisher / Taylor and none was accumulated since the last prune (ranking zeros would prune arbitrary units). */
   private needFisher(step: string): void {
-    if (this.fisherSteps === 0) {
+    if (scored[this.criterion] && this.fisherSteps === 0) {
       throw new Error(`${step} needs Fisher, and none was accumulated since ${this.pruned ? 'the last prune()' : 'the pruner was made'}: run p.score(batches) first`);
     }
   }
@@ -148,6 +158,21 @@ export class Pruner {
     if (!normalizers.includes(by)) throw new Error(`unknown normalizer "${by}": use one of ${normalizers.map((n) => `'${n}'`).join(', ')}`);
     if (by === 'latency' && !this.latency) throw new Error("normalize('latency') needs a latency model: await p.profileLatency() first (or pass options.latency)");
     this.normalizer = by;
+  }
+
+  /** Check and remember the criterion normalize() and prune() score by. */
+  private setCriterion(c: Criterion): void {
+    if (!criterionNames.includes(c)) throw new Error(`unknown criterion "${c}": use one of ${criterionNames.map((n) => `'${n}'`).join(', ')}`);
+    this.criterion = c;
+  }
+
+  /** The current criterion's score of every unit, per space. */
+  private scores(): number[][] {
+    if (this.criterion === 'random' && this.randomScores) return this.randomScores;
+    const g = this.grouping;
+    const scores = criteria[this.criterion]({g, fisher: this.sums(this.fisher), taylor: this.sums(this.taylor), random: this.random, eligible: g.spaces.map((s) => this.eligible(s))});
+    if (this.criterion === 'random') this.randomScores = scores;
+    return scores;
   }
 
   private eligible(s: Space): boolean {
@@ -194,7 +219,7 @@ export class Pruner {
       if (optimizer && !(opts.train?.optimizer instanceof Optimizer)) optimizer.dispose();
     }
     if (opts.train) await checkWeights(this.model, 'score({train})', 'after');
-    const fisher = this.fisherValues();
+    const fisher = this.sums(this.fisher);
     return {steps, loss: this.lastLoss, spaces: this.grouping.spaces.map((s, i) => ({id: s.id, producers: s.producers, consumers: s.consumers, fisher: fisher[i]}))};
   }
 
@@ -213,21 +238,22 @@ export class Pruner {
         throw new Error(`${where}: loss is ${r.loss} after ${this.fisherSteps} Fisher steps; the masks and the weights are unchanged by this step: ${await lossBlame(this.model)}`);
       }
       if (weights.length) update(r.grads);
-      const values = await Promise.all(r.fisher.map((f) => f.data()));
-      this.fisher = values.map((v, i) => {
-        const sum = this.fisher?.[i] ?? new Float64Array(v.length);
+      const add = async (to: Float64Array[] | null, step: tf.Tensor1D[]) => (await Promise.all(step.map((f) => f.data()))).map((v, i) => {
+        const sum = to?.[i] ?? new Float64Array(v.length);
         v.forEach((x, k) => { sum[k] += x; });
         return sum;
       });
+      [this.fisher, this.taylor] = [await add(this.fisher, r.fisher), await add(this.taylor, r.taylor)];
       this.fisherSteps++;
       this.lastLoss = r.loss;
     } finally {
-      tf.dispose([...r.fisher, ...Object.values(r.grads)]);
+      tf.dispose([...r.fisher, ...r.taylor, ...Object.values(r.grads)]);
     }
   }
 
-  private fisherValues(): number[][] {
-    return this.grouping.spaces.map((s, i) => (this.fisher ? Array.from(this.fisher[i]) : new Array<number>(s.units).fill(0)));
+  /** Accumulated sums (Fisher or Taylor) as arrays; zeros before any step. */
+  private sums(acc: Float64Array[] | null): number[][] {
+    return this.grouping.spaces.map((s, i) => (acc ? Array.from(acc[i]) : new Array<number>(s.units).fill(0)));
   }
 
   /**
@@ -242,21 +268,24 @@ export class Pruner {
   }
 
   /**
-   * Rank kept units by Fisher / cost freed (METHOD.md §4), lowest first; needs Fisher scored since the last prune.
-   * @example const ranked = p.normalize('memory'); ranked.units[0];
+   * Rank kept units by criterion / cost freed (METHOD.md §4), lowest first. The criterion (remembered for prune()):
+   * 'fisher' (default) and 'taylor' need score() since the last prune; 'l1', 'l2' (filter norms summed over the
+   * space's producers), 'bn' (|gamma| summed over its BatchNormalization layers) read the weights; 'random'.
+   * @example const ranked = p.normalize('memory'); ranked.units[0]; p.normalize('flops', {criterion: 'l1'});
    */
-  normalize(by: Normalizer = this.normalizer): Ranked {
+  normalize(by: Normalizer = this.normalizer, opts: {criterion?: Criterion} = {}): Ranked {
     this.usable();
     this.setNormalizer(by);
+    this.setCriterion(opts.criterion ?? this.criterion);
     this.needFisher('normalize()');
-    const fisher = this.fisherValues();
+    const fisher = this.scores();
     const cost = deltaCosts(this.grouping, this.kept, by, this.latency);
     const units: RankedUnit[] = [];
     this.grouping.spaces.forEach((s, i) => {
       if (!this.eligible(s) || cost[i] <= 0) return;
       this.kept[i].forEach((on, k) => { if (on) units.push({space: i, unit: k, fisher: fisher[i][k], cost: cost[i], score: fisher[i][k] / cost[i]}); });
     });
-    return {normalizer: by, units: units.sort((a, b) => a.score - b.score)};
+    return {normalizer: by, criterion: this.criterion, units: units.sort((a, b) => a.score - b.score)};
   }
 
   /**
@@ -271,7 +300,7 @@ export class Pruner {
     this.setNormalizer(this.normalizer);
     this.needFisher('prune()');
     const eligible = this.grouping.spaces.map((s) => this.eligible(s));
-    const ranking = new Ranking(this.grouping, this.kept, this.fisherValues(), eligible, this.normalizer, this.latency);
+    const ranking = new Ranking(this.grouping, this.kept, this.scores(), eligible, this.normalizer, this.latency);
     const removed: PrunedUnit[] = [];
     for (let i = 0; i < units; i++) {
       const best = ranking.next();
@@ -280,7 +309,7 @@ export class Pruner {
       const c = costsOf(this.grouping, this.kept);
       removed.push({...best, producers: this.grouping.spaces[best.space].producers, macs: c.macs, memory: c.memory, macsRatio: c.macs / this.baseline.macs});
     }
-    this.fisher = null;
+    [this.fisher, this.taylor, this.randomScores] = [null, null, null];
     this.fisherSteps = 0;
     this.pruned = true;
     return removed;
@@ -323,6 +352,7 @@ export class Pruner {
     await checkWeights(this.model, 'run', 'before');
     if (o.normalize === 'latency' && !this.latency) await this.profileLatency({batchSize: o.batchSize});
     if (o.normalize) this.setNormalizer(o.normalize);
+    if (o.criterion) this.setCriterion(o.criterion);
     const batchSize = o.batchSize ?? 64;
     const weights = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const optimizer = o.optimizer instanceof Optimizer ? o.optimizer : new Optimizer(o.optimizer ?? {name: 'sgd', momentum: 0.9, weightDecay: 5e-4});
@@ -438,7 +468,7 @@ export class Pruner {
    * @example p.dispose();
    */
   dispose(): void {
-    this.fisher = null;
+    [this.fisher, this.taylor, this.randomScores] = [null, null, null];
     this.fisherSteps = 0;
     this.disposed = true;
   }
