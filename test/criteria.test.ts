@@ -168,3 +168,60 @@ test('run({criterion: l1}) prunes the lowest filter norms over the same training
   assert.equal(cli.status, 1);
   assert.match(cli.stderr, /--criterion <name>' argument 'magnitude' is invalid\. Allowed choices are fisher, taylor, l1, l2, bn, random/);
 });
+
+/** conv a (10 filters) -> conv b (6) -> conv c (5) -> head: three plain spaces of one-channel units. */
+function wideNet(): tf.LayersModel {
+  const x = tf.input({shape: [6, 6, 2]});
+  const a = conv(10, 'a').apply(x) as tf.SymbolicTensor;
+  const b = conv(6, 'b').apply(L.reLU().apply(a)) as tf.SymbolicTensor;
+  const c = conv(5, 'c').apply(L.reLU().apply(b)) as tf.SymbolicTensor;
+  const y = L.dense({units: 2, name: 'head'}).apply(L.globalAveragePooling2d({}).apply(c)) as tf.SymbolicTensor;
+  return tf.model({inputs: x, outputs: y, name: 'wide'});
+}
+
+test('roundTo 4: a space loses its lowest units down to the next multiple of 4 at once, ranked by their summed score', () => {
+  const model = wideNet();
+  const p = pruner(model, {roundTo: 4});
+  const [a, b, c] = ['a', 'b', 'c'].map((n) => spaceWith(model, n));
+  const norms = {a: channelNorms(model, 'a', 1), b: channelNorms(model, 'b', 1), c: channelNorms(model, 'c', 1)};
+  const lowest = (v: number[], n: number) => v.map((x, k) => [x, k]).sort((u, w) => u[0] - w[0] || u[1] - w[1]).slice(0, n);
+  // by hand: a 10 -> 8 drops its 2 lowest, b 6 -> 4 its 2 lowest, c 5 -> 4 its lowest; 'none' divides by 1
+  const chunks = {a: lowest(norms.a, 2), b: lowest(norms.b, 2), c: lowest(norms.c, 1)};
+  const sums = Object.entries(chunks).map(([name, ch]) => [name, ch.reduce((s, [x]) => s + x, 0)] as const).sort((u, w) => u[1] - w[1]);
+  p.normalize('none', {criterion: 'l1'});
+  const removed = p.prune({units: 1});
+  const name = sums[0][0] as 'a' | 'b' | 'c';
+  const space = {a, b, c}[name];
+  assert.deepEqual(removed.map((r) => [r.space, r.unit]), chunks[name].map(([, k]) => [space, k]), `the chunk of ${name}`);
+  close(removed.map((r) => r.fisher), removed.map(() => sums[0][1]), 'chunk score');
+  // the floor: every space at its smallest multiple of 4 (c's 5 channels go to 4, not to 1)
+  const p1 = pruner(model);
+  assert.ok(p.minFlopsRatio() > p1.minFlopsRatio());
+  assert.throws(() => pruner(model, {roundTo: 0}), /pruner\(\{roundTo\}\) must be a positive integer, got 0/);
+  p.dispose();
+  p1.dispose();
+  model.dispose();
+});
+
+test('run({roundTo: 4}): every kept and exported channel count is a multiple of 4 or the full width', async () => {
+  const model = wideNet();
+  const images = Uint8Array.from({length: 16 * 72}, (_, i) => (i * 29 + 5) % 256);
+  const data = new ImageDataset({name: 'tiny', images, labels: Int32Array.from({length: 16}, (_, i) => i % 2), shape: [6, 6, 2], classes: 2});
+  const floor = pruner(model, {roundTo: 4});
+  const target = floor.minFlopsRatio() + 0.05;
+  floor.dispose();
+  const p = pruner(model);
+  const r = await p.run({data, targetFlops: target, interval: 1, batchSize: 8, roundTo: 4, lr: 0.01});
+  const widths = r.final.spaces.filter((s) => s.prunable).map((s) => [s.channels, s.keptChannels]);
+  assert.ok(widths.some(([full, kept]) => kept < full), 'something was pruned');
+  for (const [full, kept] of widths) assert.ok(kept === full || kept % 4 === 0, `${kept} of ${full} channels`);
+  const small = p.export();
+  for (const layer of ['a', 'b', 'c']) {
+    const filters = small.getLayer(layer).getConfig().filters as number;
+    const full = model.getLayer(layer).getConfig().filters as number;
+    assert.ok(filters === full || filters % 4 === 0, `${layer}: ${filters} filters`);
+  }
+  small.dispose();
+  p.dispose();
+  model.dispose();
+});

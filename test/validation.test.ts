@@ -216,6 +216,7 @@ test('CLI: every numeric option of every command is refused at parse time, namin
     ['prune', '--target-flops', ['0', '1.5', '-0.5', 'NaN'], 'a number in \\(0, 1\\]'],
     ['prune', '--interval', ['0', '-1'], 'a positive integer'],
     ['prune', '--units-per-prune', ['0', '-1', '2.5'], 'a positive integer'],
+    ['prune', '--round-to', ['0', '-4', '2.5'], 'a positive integer'],
     ['prune', '--finetune-epochs', ['-1', '0.5', 'Infinity'], 'an integer >= 0'],
     ['prune', '--lr', ['-1', '0', 'NaN'], 'a finite number > 0'],
     ['prune', '--batch-size', ['0'], 'a positive integer'],

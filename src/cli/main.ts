@@ -208,6 +208,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--no-grouping', 'the "-I" ablation: prune only uncoupled spaces')
     .option('--interval <n>', 'training steps between prunings', int('--interval'), 25)
     .option('--units-per-prune <n>', 'units removed at each pruning', int('--units-per-prune'), 1)
+    .option('--round-to <k>', 'keep every pruned layer\'s channel count a multiple of k (or its full width)', int('--round-to'), 1)
     .option('--finetune-epochs <n>', 'fine-tuning epochs after the target is reached', num('--finetune-epochs', 'countOrZero'), 0)
     .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
     .option('--lr <x>', 'learning rate while pruning and fine-tuning (default 0.01 with SGD; detection 1e-3 with Adam)', num('--lr', 'positive'))
@@ -227,7 +228,7 @@ export async function main(argv: string[]): Promise<void> {
       const {train} = task;
       const lr: number = o.lr ?? task.lr;
       const config = {model: o.model, dataset: task.dataset, limit: o.limit ?? null, ...(task.preprocessing ? {data: task.preprocessing} : {}),
-        ...(o.output ? {output: o.output} : {}), targetFlops: o.targetFlops, normalize: o.normalize, ...(o.criterion === 'fisher' ? {} : {criterion: o.criterion}), grouping: o.grouping,
+        ...(o.output ? {output: o.output} : {}), targetFlops: o.targetFlops, normalize: o.normalize, ...(o.criterion === 'fisher' ? {} : {criterion: o.criterion}), ...(o.roundTo === 1 ? {} : {roundTo: o.roundTo}), grouping: o.grouping,
         interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr, seed: o.seed,
         ...(o.normalize === 'latency' ? {latencyBatch: o.latencyBatch} : {})};
       const describe = async (m: tf.LayersModel): Promise<Record<string, number>> => {
@@ -244,7 +245,7 @@ export async function main(argv: string[]): Promise<void> {
       }
       const model = given ?? (await resolveModel(o.model, task.shape, task.classes));
       task.check(model);
-      const p = pruner(model, {inputShape: task.shape, grouping: o.grouping, latency: resumed?.state.latency, loss: task.loss, output: o.output});
+      const p = pruner(model, {inputShape: task.shape, grouping: o.grouping, latency: resumed?.state.latency, loss: task.loss, output: o.output, roundTo: o.roundTo});
       p.checkTarget(o.targetFlops);
       // profiled once and kept with the checkpoints, so a resumed run ranks by the same timings
       const latencyModel = o.normalize === 'latency' ? resumed?.state.latency ?? (await p.profileLatency({batchSize: o.latencyBatch})) : undefined;

@@ -10,7 +10,7 @@ import {assertCosted, costsAt, costsOf, deltaCosts, LatencyModel, Normalizer, no
 import {fisherStep, maskedForward, maskTensors} from './fisher';
 import {profileLatency, ProfileOptions} from './latency';
 import {allKept, Kept, keptChannels} from './masks';
-import {Ranking, RankedUnit} from './ranking';
+import {nextCount, Ranking, RankedUnit} from './ranking';
 import {exportPruned} from './surgery';
 
 export type {RankedUnit} from './ranking';
@@ -34,6 +34,8 @@ export interface PrunerOptions {
   output?: OutputKind;
   /** A latency model from an earlier profileLatency() (e.g. a resumed run), for the 'latency' normalizer. */
   latency?: LatencyModel;
+  /** Keep every pruned space's channel count (of its first member) a multiple of this, or its full width. Default 1. */
+  roundTo?: number;
 }
 
 /** What score() and run() read: inputs plus whatever the loss needs (ys for the default loss). */
@@ -78,6 +80,8 @@ export interface RunOptions extends TrainSettings {
   criterion?: Criterion;
   /** Epochs of fine-tuning after the target is reached. Default 0. */
   finetuneEpochs?: number;
+  /** Overrides pruner()'s roundTo from this run on. */
+  roundTo?: number;
   /** Called after each pruning with its row. */
   onPrune?: (row: RunRow) => void;
   /** Called after every `checkpointEvery` prunings (Fisher is empty then) with what resume needs. */
@@ -124,12 +128,14 @@ export class Pruner {
   private latency?: LatencyModel;
   private pruned = false;
   private disposed = false;
+  private roundTo: number;
 
   constructor(readonly model: tf.LayersModel, readonly options: PrunerOptions = {}) {
     const shape = model.inputs[0]?.shape.slice(1);
     if (options.inputShape && (shape?.length !== options.inputShape.length || shape.some((d, i) => d !== null && d !== options.inputShape![i]))) {
       throw new Error(`inputShape [${options.inputShape}] does not match model "${model.name}" input [${shape}]`);
     }
+    this.roundTo = checkNumber('pruner({roundTo})', options.roundTo ?? 1, 'count');
     this.outputRule = outputRule(model, options.output);
     this.grouping = group(model);
     if (!this.grouping.spaces.some((s) => this.eligible(s))) {
@@ -289,8 +295,10 @@ export class Pruner {
   }
 
   /**
-   * Zero the masks of the `units` lowest-ranked units by the last normalizer, one at a time: each is the unit
-   * normalize() would rank first after the removals before it (the costs follow the counts; Fisher does not change).
+   * Zero the masks of the `units` lowest-ranked units by the last normalizer and criterion, one at a time: each is the
+   * unit normalize() would rank first after the removals before it (the costs follow the counts; Fisher does not
+   * change). With roundTo > 1 a space loses whole chunks down to its next allowed width (scored by their summed
+   * Fisher over the cost the chunk frees), so the last chunk may take it past `units`.
    * Then Fisher is reset: the next prune() needs a new score().
    * @example p.prune({units: 1});
    */
@@ -300,14 +308,17 @@ export class Pruner {
     this.setNormalizer(this.normalizer);
     this.needFisher('prune()');
     const eligible = this.grouping.spaces.map((s) => this.eligible(s));
-    const ranking = new Ranking(this.grouping, this.kept, this.scores(), eligible, this.normalizer, this.latency);
+    const ranking = new Ranking(this.grouping, this.kept, this.scores(), eligible, this.normalizer, this.latency, this.roundTo);
     const removed: PrunedUnit[] = [];
-    for (let i = 0; i < units; i++) {
+    while (removed.length < units) {
       const best = ranking.next();
       if (!best) break;
-      ranking.remove(best);
+      const chunk = ranking.remove(best);
       const c = costsOf(this.grouping, this.kept);
-      removed.push({...best, producers: this.grouping.spaces[best.space].producers, macs: c.macs, memory: c.memory, macsRatio: c.macs / this.baseline.macs});
+      // with roundTo, a chunk of units goes at once: one row each, with the chunk's score
+      for (const unit of chunk) {
+        removed.push({...best, unit, producers: this.grouping.spaces[best.space].producers, macs: c.macs, memory: c.memory, macsRatio: c.macs / this.baseline.macs});
+      }
     }
     [this.fisher, this.taylor, this.randomScores] = [null, null, null];
     this.fisherSteps = 0;
@@ -321,7 +332,12 @@ export class Pruner {
    */
   minFlopsRatio(): number {
     this.usable();
-    return costsAt(this.grouping, this.grouping.spaces.map((s, i) => (this.eligible(s) ? 1 : this.kept[i].filter(Boolean).length))).macs / this.baseline.macs;
+    // an eligible space shrinks to its smallest allowed count (nextCount down to the last one)
+    const floor = (s: Space, n: number): number => {
+      for (let m = n; ; ) { const next = nextCount(m, s.unit, this.roundTo); if (next < 1) return m; m = next; }
+    };
+    const counts = this.grouping.spaces.map((s, i) => this.kept[i].filter(Boolean).length);
+    return costsAt(this.grouping, this.grouping.spaces.map((s, i) => (this.eligible(s) ? floor(s, counts[i]) : counts[i]))).macs / this.baseline.macs;
   }
 
   /**
@@ -333,7 +349,7 @@ export class Pruner {
     assertCosted(this.grouping);
     const floor = this.minFlopsRatio();
     if (targetFlops < floor) {
-      throw new Error(`targetFlops ${targetFlops} cannot be reached: pruning every prunable space of "${this.model.name}" to one unit leaves ${floor.toFixed(4)} of the FLOPs; choose a target >= ${floor.toFixed(4)}`);
+      throw new Error(`targetFlops ${targetFlops} cannot be reached: pruning every prunable space of "${this.model.name}" to ${this.roundTo > 1 ? `its smallest multiple of ${this.roundTo} channels` : 'one unit'} leaves ${floor.toFixed(4)} of the FLOPs; choose a target >= ${floor.toFixed(4)}`);
     }
   }
 
@@ -346,7 +362,8 @@ export class Pruner {
     const interval = positiveInteger('run({interval})', o.interval, 25);
     const unitsPerPrune = positiveInteger('run({unitsPerPrune})', o.unitsPerPrune, 1);
     const checkpointEvery = positiveInteger('run({checkpointEvery})', o.checkpointEvery, 10);
-    checkOptions('run', o, {finetuneEpochs: 'countOrZero'});
+    checkOptions('run', o, {finetuneEpochs: 'countOrZero', roundTo: 'count'});
+    if (o.roundTo) this.roundTo = o.roundTo;
     checkTrainSettings('run', o);
     this.checkTarget(o.targetFlops);
     await checkWeights(this.model, 'run', 'before');

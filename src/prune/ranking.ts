@@ -6,11 +6,23 @@ import type {Kept} from './masks';
 export interface RankedUnit { space: number; unit: number; fisher: number; cost: number; score: number }
 
 /**
+ * The unit count a space of `n` kept units of `width` channels each goes down to next, its channel count a multiple
+ * of `roundTo` (the full width it starts from need not be); 0 when it cannot shrink.
+ * @example nextCount(10, 1, 4) // 8: 10 channels -> 8
+ */
+export function nextCount(n: number, width: number, roundTo: number): number {
+  for (let m = n - 1; m >= 1; m--) if ((m * width) % roundTo === 0) return m;
+  return 0;
+}
+
+/**
  * The kept units ranked as normalize() ranks them, kept up to date as units are removed one at a time: the
  * same choices as re-ranking everything after each removal (METHOD.md §4-5), at the cost of the spaces a
  * removal touches. A unit's score is fisher / cost freed, the cost is one number per space, so within a space
  * the order is the Fisher order; removing a unit of space s changes the costs of the spaces that share a
  * layer call with s only (a call's MACs and outputs depend on the spaces its input and output carry).
+ * With `roundTo` > 1 a space loses its lowest units down to the next allowed count at once (a chunk): its score is
+ * their summed Fisher over the cost the chunk frees, and next() names the chunk by its first unit.
  * @example const r = new Ranking(g, kept, fisher, eligible, 'memory'); const u = r.next(); if (u) r.remove(u);
  */
 export class Ranking {
@@ -25,9 +37,11 @@ export class Ranking {
   private readonly touched: number[][];
   /** Per space, its candidate at the current cost and kept units. */
   private readonly best: (RankedUnit | undefined)[];
+  /** Per space, the units its candidate removes (lowest Fisher first). */
+  private readonly chunks: number[][];
 
   constructor(private readonly g: Grouping, private readonly kept: Kept, private readonly fisher: number[][],
-    private readonly eligible: boolean[], private readonly normalizer: Normalizer, private readonly latency?: LatencyModel) {
+    private readonly eligible: boolean[], private readonly normalizer: Normalizer, private readonly latency?: LatencyModel, private readonly roundTo = 1) {
     if (normalizer === 'latency' && !latency) throw new Error("the 'latency' normalizer needs a latency model: run profileLatency() on the backend to prune for");
     this.counts = unitCounts(kept);
     // spaces read or written by each call (every input, not only the first: a superset is safe)
@@ -41,28 +55,41 @@ export class Ranking {
     });
     this.touched = callsOf.map((calls, s) => [...new Set([s, ...calls.flatMap((i) => spacesOf[i])])].filter((t) => eligible[t]));
     this.order = kept.map((units, s) => units.flatMap((on, k) => (on ? [k] : [])).sort((a, b) => fisher[s][a] - fisher[s][b] || a - b));
+    this.chunks = g.spaces.map(() => []);
     this.cost = g.spaces.map((_, s) => this.costOf(s));
     this.best = g.spaces.map((_, s) => this.candidate(s));
   }
 
-  /** Cost freed by one unit of space s at the current counts, from the calls that depend on s only. */
+  /** The count space s goes down to next (0: it cannot shrink). */
+  private target(s: number): number {
+    return nextCount(this.counts[s], this.g.spaces[s].unit, this.roundTo);
+  }
+
+  /** Cost freed by space s's next chunk at the current counts, from the calls that depend on s only. */
   private costOf(s: number): number {
-    const n = this.counts[s];
-    if (!this.eligible[s] || n < 2) return 0;
+    const m = this.target(s);
+    if (!this.eligible[s] || m < 1) return 0;
     const {g, latency} = this.local[s];
     const model = this.normalizer === 'latency' ? latency : undefined;
     const fewer = this.counts.slice();
-    fewer[s] = n - 1;
+    fewer[s] = m;
     return freed[this.normalizer](costsAt(g, this.counts, model), costsAt(g, fewer, model));
   }
 
-  /** Space s's lowest-scored unit (ties: the lower unit, as a stable sort of normalize() puts it first). */
+  /** Space s's lowest-scored unit, or chunk (ties: the lower unit, as a stable sort of normalize() puts it first). */
   private candidate(s: number): RankedUnit | undefined {
     const [cost, list, f] = [this.cost[s], this.order[s], this.fisher[s]];
     if (!(cost > 0) || list.length === 0) return undefined;
+    const size = this.counts[s] - this.target(s);
+    if (size > 1) {
+      this.chunks[s] = list.slice(0, size);
+      const fisher = this.chunks[s].reduce((a, k) => a + f[k], 0);
+      return {space: s, unit: list[0], fisher, cost, score: fisher / cost};
+    }
     const score = f[list[0]] / cost;
     let unit = list[0];
     for (let i = 1; i < list.length && f[list[i]] / cost === score; i++) unit = Math.min(unit, list[i]);
+    this.chunks[s] = [unit];
     return {space: s, unit, fisher: f[unit], cost, score};
   }
 
@@ -77,18 +104,23 @@ export class Ranking {
   }
 
   /**
-   * Remove a unit (its kept flag goes false) and update the costs it changes.
+   * Remove a unit (its kept flag goes false), or with roundTo the chunk next() named by it, and update the costs it
+   * changes; returns the units removed.
    * @example ranking.remove(ranking.next()!);
    */
-  remove(u: {space: number; unit: number}): void {
+  remove(u: {space: number; unit: number}): number[] {
+    const chunk = this.chunks[u.space][0] === u.unit ? this.chunks[u.space] : [u.unit];
     const list = this.order[u.space];
-    const at = list.indexOf(u.unit);
-    if (at < 0) throw new Error(`unit ${u.unit} of space ${u.space} is not kept`);
-    list.splice(at, 1);
-    this.kept[u.space][u.unit] = false;
-    this.counts[u.space]--;
+    for (const unit of chunk) {
+      const at = list.indexOf(unit);
+      if (at < 0) throw new Error(`unit ${unit} of space ${u.space} is not kept`);
+      list.splice(at, 1);
+      this.kept[u.space][unit] = false;
+    }
+    this.counts[u.space] -= chunk.length;
     for (const t of this.touched[u.space]) this.cost[t] = this.costOf(t);
     for (const t of this.touched[u.space]) this.best[t] = this.candidate(t);
     this.best[u.space] = this.candidate(u.space);
+    return chunk;
   }
 }
