@@ -277,6 +277,7 @@ export class Pruner {
    * Rank kept units by criterion / cost freed (METHOD.md §4), lowest first. The criterion (remembered for prune()):
    * 'fisher' (default) and 'taylor' need score() since the last prune; 'l1', 'l2' (filter norms summed over the
    * space's producers), 'bn' (|gamma| summed over its BatchNormalization layers) read the weights; 'random'.
+   * The costs are those of one unit: with roundTo > 1, prune() ranks whole chunks instead (see prune()).
    * @example const ranked = p.normalize('memory'); ranked.units[0]; p.normalize('flops', {criterion: 'l1'});
    */
   normalize(by: Normalizer = this.normalizer, opts: {criterion?: Criterion} = {}): Ranked {
