@@ -14,6 +14,7 @@ import { Optimizer, OptimizerOptions } from './optimizer';
 import { logitsHook, logitsRule, OutputKind, outputLoss, outputRule, OutputRule, predictedClasses, targetsFit } from './output';
 import { Progress, progress as makeProgress } from './progress';
 import { checkNumber, checkOptions } from './validate';
+import { layerWeights } from './weights_check';
 
 /**
  * What the loss reads, [B, classes], of images [B, H, W, C]: logits, or the values an output rule names;
@@ -123,7 +124,7 @@ export interface NonFiniteWeight { layer: string; weight: string; count: number;
  * @example (await nonFiniteWeights(model)).map((w) => w.layer); // ['conv1']
  */
 export async function nonFiniteWeights(model: tf.LayersModel): Promise<NonFiniteWeight[]> {
-  const ws = model.layers.flatMap((l) => l.weights.map((w) => ({ layer: l.name, weight: w.originalName, value: w.read() })));
+  const ws = layerWeights(model).map(({ layer, weight }) => ({ layer, weight: weight.originalName, value: weight.read() }));
   if (ws.length === 0) return [];
   const counts = tf.tidy(() => tf.stack(ws.map((w) => tf.logicalNot(tf.isFinite(w.value)).cast('float32').sum())));
   const data = await counts.data();

@@ -1,6 +1,6 @@
 /**
  * Checks on a model's weights: where a model.json's weight files may lie, whether its weightsManifest fits the
- * model its topology builds, and whether weights are finite (on load and after training).
+ * model its topology builds, and whether weights are finite on load (after training: checkWeights in loop.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'fs';
@@ -20,24 +20,6 @@ export function layerWeights(model: tf.LayersModel): { layer: string; weight: tf
     l instanceof tf.LayersModel ? walk(l.layers)
       : l.weights.filter((w) => !seen.has(w.id) && seen.add(w.id)).map((weight) => ({ layer: l.name, weight })));
   return walk(model.layers);
-}
-
-/**
- * Throws when a float weight of `model` holds NaN or ±Inf, naming each such layer and weight and how many values;
- * `where` opens the message (e.g. 'after fine-tuning'). Reads the weights' values; makes no tensor.
- * @example assertFiniteWeights(model, 'after fine-tuning step 200');
- */
-export function assertFiniteWeights(model: tf.LayersModel, where: string): void {
-  const bad = layerWeights(model).flatMap(({ layer, weight }) => {
-    if (weight.dtype !== 'float32') return [];
-    const values = weight.read().dataSync() as Float32Array;
-    const n = countNonFinite(values);
-    return n ? [`layer '${layer}' weight ${weight.originalName}: ${n} of ${values.length} values`] : [];
-  });
-  if (bad.length) {
-    const list = bad.length > 5 ? [...bad.slice(0, 5), `and ${bad.length - 5} more weights`] : bad;
-    throw new Error(`${where}: the model's weights hold non-finite values (NaN/Inf): ${list.join('; ')}`);
-  }
 }
 
 /**
