@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // @ts-check
-/** `npm run kernel:check`: execute a one-cell TypeScript notebook through Jupyter and the tslab kernel, and check its output. */
+/** `npm run kernel:check` (`npx gfp-kernel-check` where the package is installed): execute a one-cell TypeScript notebook through Jupyter and the tslab kernel, and check its output. */
 'use strict';
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const {findJupyter, installHint, kernelSpec, linkLibrary, requireBuilt, root, run, say} = require('./jupyter');
+const {commands, findJupyter, installHint, kernelSpec, linkLibrary, requireBuilt, root, run, say} = require('./jupyter');
 
 // Imports the library by its package name, type-checked by tslab, and prints what the check compares.
 const cell = [
@@ -26,7 +26,7 @@ function main() {
     return 1;
   }
   if (!kernelSpec()) {
-    say('kernel:check', 'the tslab kernel is not registered: run `npm run kernel:install`');
+    say('kernel:check', `the tslab kernel is not registered: run \`${commands.kernelInstall}\``);
     return 1;
   }
   requireBuilt();

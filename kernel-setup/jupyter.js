@@ -5,19 +5,38 @@ const {spawnSync} = require('child_process');
 const fs = require('fs');
 const path = require('path');
 
-/** Repository root (the folder of the package.json named group-fisher-pruning). */
+/** The package root (the folder of the package.json named group-fisher-pruning): a checkout, or node_modules/group-fisher-pruning. */
 const root = path.resolve(__dirname, '..');
-/** The notebooks folder; its node_modules/group-fisher-pruning links back to the root. */
+/** The notebooks folder of a checkout (the package does not ship it); its node_modules/group-fisher-pruning links back to the root. */
 const notebooksDir = path.join(root, 'notebooks');
-/** The project's own tslab launcher, registered as the kernel's command. */
-const tslabBin = path.join(root, 'node_modules', '.bin', 'tslab');
+/** True in a repository checkout, false where the package was installed into a project. */
+const isCheckout = fs.existsSync(notebooksDir);
+/** The commands that set up and check the kernel, as the reader runs them here. */
+const commands = isCheckout
+  ? {install: 'npm ci', kernelInstall: 'npm run kernel:install', kernelCheck: 'npm run kernel:check'}
+  : {install: 'npm install', kernelInstall: 'npx gfp-kernel-install', kernelCheck: 'npx gfp-kernel-check'};
+
+/**
+ * The tslab launcher in the node_modules/.bin beside the tslab this package resolves (the project's own, hoisted or
+ * nested), registered as the kernel's command; root/node_modules/.bin/tslab when tslab is not installed.
+ * @example fs.existsSync(tslabLauncher())
+ */
+function tslabLauncher() {
+  try {
+    const tslabDir = path.dirname(require.resolve('tslab/package.json', {paths: [root]}));
+    return path.join(path.dirname(tslabDir), '.bin', 'tslab');
+  } catch {
+    return path.join(root, 'node_modules', '.bin', 'tslab');
+  }
+}
+const tslabBin = tslabLauncher();
 
 /** Debian packages that provide what the notebooks need (headless execution and HTML export). */
 const aptPackages = ['jupyter-client', 'jupyter-nbconvert', 'python3-nbclient', 'python3-ipykernel'];
 const installHint =
   `Jupyter (with nbconvert and nbclient) is not installed. On Debian/Ubuntu, as root:\n` +
   `  apt-get update && apt-get install -y ${aptPackages.join(' ')}\n` +
-  `elsewhere: pip install jupyter_client nbconvert nbclient ipykernel. Then run: npm run kernel:install`;
+  `elsewhere: pip install jupyter_client nbconvert nbclient ipykernel. Then run: ${commands.kernelInstall}`;
 
 // pydevd (imported by ipykernel on Python 3.11) prints a "frozen modules" warning on every start otherwise.
 const env = {...process.env, PYDEVD_DISABLE_FILE_VALIDATION: '1'};
@@ -94,4 +113,4 @@ function say(who, line) {
   process.stderr.write(`[${who}] ${line}\n`);
 }
 
-module.exports = {root, notebooksDir, tslabBin, aptPackages, installHint, env, run, findJupyter, kernelSpec, linkLibrary, requireBuilt, say};
+module.exports = {root, notebooksDir, isCheckout, commands, tslabBin, aptPackages, installHint, env, run, findJupyter, kernelSpec, linkLibrary, requireBuilt, say};

@@ -2,8 +2,19 @@ import type {DataFrame} from 'danfojs-node';
 import type {Costs, LayerMeasurement} from '../measure';
 import type {RunRow} from '../prune';
 
-// danfo takes ~3 s to load: required on first use only.
-const danfo = (): typeof import('danfojs-node') => require('danfojs-node');
+// danfojs-node is an optional peer dependency (it takes ~3 s to load): required on first use, saying how to add it when absent.
+function danfo(): typeof import('danfojs-node') {
+  try {
+    return require('danfojs-node');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND' || !(e as Error).message.includes("'danfojs-node'")) throw e;
+    throw new Error(
+      "gfp.report's tables need danfojs-node, which is not installed (an optional peer dependency). Add to your package.json " +
+        '"dependencies": {"danfojs-node": "1.2.0"} and "overrides": {"xlsx": "0.18.5", "danfojs-node": {"@tensorflow/tfjs-node": ' +
+        '"npm:@tensorflow/tfjs@4.22.0"}}, then run npm install (without the overrides its install fetches xlsx from a CDN and ' +
+        'tfjs-node downloads libtensorflow)');
+  }
+}
 
 /** A DataFrame from named columns of equal length, in the given order. */
 const frame = (columns: [string, (number | string)[]][]): DataFrame => new (danfo().DataFrame)(Object.fromEntries(columns));
