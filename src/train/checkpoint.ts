@@ -1,8 +1,10 @@
 /**
  * Models and checkpoints on disk in the tfjs layers format (model.json + weights.bin), which
- * pure-JS tfjs cannot write or read in Node without a file:// handler. A checkpoint directory
- * also holds optimizer.bin (slot tensors) and checkpoint.json (training state and the hashes
- * of both binaries). Every save writes temp files, then renames them, checkpoint.json last.
+ * pure-JS tfjs cannot write or read in Node without a file:// handler. A checkpoint is a folder
+ * DIR/ckpt-N (model.json, weights.bin, optimizer.bin) written and flushed in full, then switched to
+ * by one rename of DIR/checkpoint.json (training state, the set's name, the hashes of its binaries):
+ * a save killed at any point leaves the previous checkpoint whole. Every write goes through a
+ * WriteFs layer (write_fs.ts) and is flushed (fsync) before its rename.
  */
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'fs';
@@ -10,6 +12,7 @@ import * as path from 'path';
 import '../models'; // registers GroupConv2D, so loadModel can deserialise zoo models
 import { Optimizer, OptimizerOptions, OptimizerState } from './optimizer';
 import { assertInside, countNonFinite, matchWeights, weightsPath } from './weights_check';
+import { nodeFs, WriteFs } from './write_fs';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
@@ -22,7 +25,9 @@ const bytesPer: Record<string, number> = { float32: 4, int32: 4, bool: 1, comple
 /** What checkpoint.json holds besides the caller's state. */
 interface CheckpointJson<S> {
   format: 'gfp-checkpoint';
-  version: 1;
+  /** 1: the binaries beside checkpoint.json; 2: in the folder `set`. */
+  version: 1 | 2;
+  set?: string;
   state: S;
   optimizer: { options: OptimizerOptions; step: number; specs: tf.io.WeightsManifestEntry[] };
   /** FNV-1a hashes of the binaries, to detect files from different saves. */
@@ -37,14 +42,28 @@ function fnv1a(bytes: Uint8Array): string {
 }
 
 /**
- * Write every file as a temp file, then rename them in order, so a reader never sees a half-written file.
+ * Write every file as a flushed temp file, then rename them in order (a reader never sees a half-written file);
+ * on failure the temp files are removed and the error names the file.
  * @example await writeFilesAtomic('runs/a', [['report.json', JSON.stringify(report)]]);
  */
-export async function writeFilesAtomic(dir: string, files: [string, string | Uint8Array][]): Promise<void> {
-  await fs.mkdir(dir, { recursive: true });
+export async function writeFilesAtomic(dir: string, files: [string, string | Uint8Array][], io: WriteFs = nodeFs): Promise<void> {
+  await io.mkdir(dir);
   const tmp = (name: string) => path.join(dir, `.${name}.tmp-${process.pid}`);
-  for (const [name, data] of files) await fs.writeFile(tmp(name), data);
-  for (const [name] of files) await fs.rename(tmp(name), path.join(dir, name));
+  const left = new Set<string>();
+  try {
+    for (const [name, data] of files) {
+      left.add(tmp(name));
+      await io.writeFile(tmp(name), data);
+    }
+    for (const [name] of files) {
+      await io.rename(tmp(name), path.join(dir, name));
+      left.delete(tmp(name));
+    }
+  } catch (e) {
+    for (const file of left) await io.rm(file).catch(() => undefined);
+    throw e;
+  }
+  await io.syncDir(dir);
 }
 
 /** model.json text and weights.bin bytes of a model (all weights, BatchNorm moving statistics included). */
@@ -73,9 +92,9 @@ async function modelFiles(model: tf.LayersModel): Promise<{ json: string; weight
  * Save `model` to `dir` as model.json + weights.bin (tfjs layers format; loadModel or tf.loadLayersModel read it).
  * @example await saveModel(model, 'runs/resnet20'); const again = await loadModel('runs/resnet20');
  */
-export async function saveModel(model: tf.LayersModel, dir: string): Promise<void> {
+export async function saveModel(model: tf.LayersModel, dir: string, io: WriteFs = nodeFs): Promise<void> {
   const { json, weights } = await modelFiles(model);
-  await writeFilesAtomic(dir, [[WEIGHTS_BIN, weights], [MODEL_JSON, json]]);
+  await writeFilesAtomic(dir, [[WEIGHTS_BIN, weights], [MODEL_JSON, json]], io);
 }
 
 /** One weightsManifest group: its paths as written, their files (inside the model's folder) and its weights. */
@@ -288,28 +307,50 @@ function checkTopology(topology: KerasObject, file: string): KerasLayer[] {
   return layers;
 }
 
+/** The set folder's number: 3 for 'ckpt-3', NaN for other names. */
+const setNumber = (name: string): number => (/^ckpt-\d+$/.test(name) ? Number(name.slice(5)) : NaN);
+/** Temp files of writeFilesAtomic. */
+const tempFile = /^\..+\.tmp-\d+$/;
+
 /**
- * Save a training checkpoint to `dir`: the model, the optimizer state and the caller's plain-data `state`.
+ * Save a training checkpoint to `dir`: the model, the optimizer state and the caller's plain-data `state`. The set
+ * is written to a new folder DIR/ckpt-N, then checkpoint.json is renamed over the old one; the older sets and the
+ * leftovers of killed saves are removed after. On failure the previous checkpoint stays and nothing new remains.
  * @example await saveCheckpoint('runs/r20', model, optimizer, {epoch: 3, step: 2814});
  */
-export async function saveCheckpoint<S>(dir: string, model: tf.LayersModel, optimizer: Optimizer, state: S): Promise<void> {
+export async function saveCheckpoint<S>(dir: string, model: tf.LayersModel, optimizer: Optimizer, state: S, io: WriteFs = nodeFs): Promise<void> {
   const { json, weights } = await modelFiles(model);
   const opt = optimizer.getState();
   const encoded = await tf.io.encodeWeights(opt.tensors).finally(() => tf.dispose(Object.values(opt.tensors)));
   const optBytes = new Uint8Array(encoded.data);
+  await io.mkdir(dir);
+  const set = `ckpt-${Math.max(0, ...(await io.readdir(dir)).map(setNumber).filter((n) => n >= 0)) + 1}`;
   const ckpt: CheckpointJson<S> = {
     format: 'gfp-checkpoint',
-    version: 1,
+    version: 2,
+    set,
     state,
     optimizer: { options: opt.options, step: opt.step, specs: encoded.specs },
     hashes: { [WEIGHTS_BIN]: fnv1a(weights), [OPTIMIZER_BIN]: fnv1a(optBytes) },
   };
-  await writeFilesAtomic(dir, [
-    [WEIGHTS_BIN, weights],
-    [MODEL_JSON, json],
-    [OPTIMIZER_BIN, optBytes],
-    [CHECKPOINT_JSON, JSON.stringify(ckpt, null, 1)],
-  ]);
+  const setDir = path.join(dir, set);
+  const tmp = path.join(dir, `.${CHECKPOINT_JSON}.tmp-${process.pid}`);
+  try {
+    await io.mkdir(setDir);
+    const files: [string, string | Uint8Array][] = [[WEIGHTS_BIN, weights], [OPTIMIZER_BIN, optBytes], [MODEL_JSON, json]];
+    for (const [name, data] of files) await io.writeFile(path.join(setDir, name), data);
+    await io.syncDir(setDir);
+    await io.writeFile(tmp, JSON.stringify(ckpt, null, 1));
+    await io.rename(tmp, path.join(dir, CHECKPOINT_JSON)); // the switch
+  } catch (e) {
+    for (const left of [setDir, tmp]) await io.rm(left).catch(() => undefined);
+    throw e;
+  }
+  await io.syncDir(dir);
+  // best effort: what is left here is removed by the next save
+  for (const name of await io.readdir(dir).catch(() => [])) {
+    if (name !== set && (setNumber(name) >= 0 || tempFile.test(name))) await io.rm(path.join(dir, name)).catch(() => undefined);
+  }
 }
 
 /**
@@ -321,7 +362,8 @@ export async function hasCheckpoint(dir: string): Promise<boolean> {
 }
 
 /**
- * Load a checkpoint written by saveCheckpoint: the model, the optimizer state (caller disposes its tensors) and the caller's state.
+ * Load the checkpoint that DIR/checkpoint.json names (written by saveCheckpoint): the model, the optimizer state
+ * (caller disposes its tensors) and the caller's state.
  * @example const {model, optimizer, state} = await loadCheckpoint<MyState>('runs/r20');
  */
 export async function loadCheckpoint<S>(dir: string): Promise<{ model: tf.LayersModel; optimizer: OptimizerState; state: S }> {
@@ -332,17 +374,18 @@ export async function loadCheckpoint<S>(dir: string): Promise<{ model: tf.Layers
   } catch (e) {
     throw new Error(`cannot read checkpoint ${file}: ${(e as Error).message}`);
   }
-  if (ckpt.format !== 'gfp-checkpoint') throw new Error(`${file} is not a gfp checkpoint (format '${ckpt.format}')`);
+  if (ckpt?.format !== 'gfp-checkpoint') throw new Error(`${file} is not a gfp checkpoint (format '${ckpt?.format}')`);
+  const setDir = ckpt.version === 1 ? dir : path.join(dir, String(ckpt.set));
   const binaries: Record<string, Uint8Array> = {};
   for (const name of [WEIGHTS_BIN, OPTIMIZER_BIN]) {
-    binaries[name] = await fs.readFile(path.join(dir, name)).catch(() => {
-      throw new Error(`checkpoint ${dir} lacks ${name}`);
+    binaries[name] = await fs.readFile(path.join(setDir, name)).catch(() => {
+      throw new Error(`checkpoint ${setDir} (named in ${file}) lacks ${name}`);
     });
     if (fnv1a(binaries[name]) !== ckpt.hashes[name]) {
-      throw new Error(`${path.join(dir, name)} does not match ${file} (hash differs; interrupted while saving?): cannot resume from ${dir}`);
+      throw new Error(`${path.join(setDir, name)} does not match ${file} (hash differs: the file was changed or damaged): cannot resume from ${dir}`);
     }
   }
-  const model = await loadModel(dir);
+  const model = await loadModel(setDir);
   const bytes = binaries[OPTIMIZER_BIN];
   const tensors = tf.io.decodeWeights(bytes.slice().buffer, ckpt.optimizer.specs);
   return { model, optimizer: { options: ckpt.optimizer.options, step: ckpt.optimizer.step, tensors }, state: ckpt.state };

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'fs';
 import { BatchOptions, cifar10, fashionMnist, ImageDataset } from '../data';
 import { byName, zooNames } from '../models';
-import { hasCheckpoint, loadCheckpoint, loadModel, saveCheckpoint, writeFilesAtomic } from './checkpoint';
+import { hasCheckpoint, loadCheckpoint, loadModel, saveCheckpoint, saveModel, writeFilesAtomic } from './checkpoint';
 import { BatchSource, evaluate, fit, NonFiniteLossError } from './loop';
 import { Optimizer, OptimizerName } from './optimizer';
 import { OutputKind, outputRule } from './output';
@@ -43,7 +43,7 @@ export interface TrainModelOptions {
   /** A dataset name, or your own splits. */
   dataset: DatasetName | { name: string; train: BatchSource; test: BatchSource; augment?: BatchOptions['augment']; preprocessing?: object };
   epochs: number;
-  /** Directory for model.json, weights.bin, optimizer.bin, checkpoint.json and report.json. */
+  /** Folder for model.json + weights.bin (the model after the last epoch), report.json and the checkpoint (checkpoint.json, ckpt-N/). */
   out: string;
   /** Continue from out's checkpoint (same options required; epochs may grow). Without a checkpoint, starts afresh. */
   resume?: boolean;
@@ -244,6 +244,7 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainReport> {
         const rng = { seed: config.seed, nextShuffleSeed: config.seed + s.epoch };
         state = { ...state, epoch: s.epoch, step: optimizer.step, rng, history: [...state.history, row] };
         await saveCheckpoint(o.out, trained, optimizer, state);
+        await saveModel(trained, o.out);
         await writeReport(o.out, report(o.epochs, state, data.preprocessing));
         o.onEpoch?.(row);
       },
