@@ -9,13 +9,17 @@ import {fashionMnist} from '../data';
 import {Assets, BrowserBackend, PageApi, pageAssets, pageScripts, serveAssets} from '../measure/browser';
 import {countCosts} from '../measure';
 import {loadModel} from '../train';
+import {writeFilesAtomic} from '../train/checkpoint';
+import {claimOut} from '../train/out_dir';
 
 /** Options of `demo`. */
 export interface DemoOptions {
   /** Baseline model directory or model.json, shown beside the pruned one. */
   baseline?: string;
-  /** Write the page and its assets to this folder. */
+  /** Write the page and its assets to this folder (refused when it holds files, unless `overwrite`). */
   out?: string;
+  /** Write into an `out` that already holds files (same names are replaced). */
+  overwrite?: boolean;
   /** Serve the page on 127.0.0.1. */
   serve?: boolean;
   /** Port to serve on (default 0: any free port). */
@@ -213,13 +217,11 @@ async function testImages(count: number): Promise<Pick<DemoConfig, 'images' | 's
   }
 }
 
-/** Copy or write every asset under `dir`. */
+/** Write every asset under `dir`, each file atomically. */
 async function writeAssets(dir: string, assets: Assets): Promise<void> {
   for (const [rel, asset] of Object.entries(assets)) {
     const target = path.join(dir, rel);
-    await fs.mkdir(path.dirname(target), {recursive: true});
-    if ('text' in asset) await fs.writeFile(target, asset.text);
-    else await fs.copyFile(asset.file, target);
+    await writeFilesAtomic(path.dirname(target), [[path.basename(target), 'text' in asset ? asset.text : await fs.readFile(asset.file)]]);
   }
 }
 
@@ -233,10 +235,15 @@ export async function demo(dir: string, opts: DemoOptions = {}): Promise<DemoSit
   if (!Number.isInteger(count) || count < 1 || count > 1000) throw new Error(`gfp demo: --images must be an integer in 1..1000, got ${count}`);
   const models: Record<string, string> = {...(opts.baseline ? {baseline: opts.baseline} : {}), pruned: dir}; // shown left to right
   const assets = pageAssets(models); // checks the model files first
-  const images = await testImages(count);
-  const cfg: DemoConfig = {models: await describeModels(models, images.shape), ...images, backends: ['wasm', 'webgl', 'webgpu']};
-  assets['index.html'] = {text: indexHtml(cfg)};
-  if (opts.out) await writeAssets(opts.out, assets);
+  const release = opts.out ? await claimOut(opts.out, {overwrite: opts.overwrite, models: Object.values(models), resumable: false}) : undefined;
+  try {
+    const images = await testImages(count);
+    const cfg: DemoConfig = {models: await describeModels(models, images.shape), ...images, backends: ['wasm', 'webgl', 'webgpu']};
+    assets['index.html'] = {text: indexHtml(cfg)};
+    if (opts.out) await writeAssets(opts.out, assets);
+  } finally {
+    release?.();
+  }
   const served = opts.serve ? await serveAssets(assets, opts.port ?? 0) : undefined;
   return {out: opts.out, url: served?.url, close: async () => served?.close()};
 }

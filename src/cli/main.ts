@@ -8,6 +8,7 @@ import * as path from 'path';
 import {criterionNames, LatencyModel, normalizers, pruner, RunCheckpoint} from '../prune';
 import {hasCheckpoint, loadCheckpoint, Optimizer, outputKinds, progress, saveCheckpoint, saveModel, trainModel} from '../train';
 import {writeFilesAtomic} from '../train/checkpoint';
+import {checkOut, claimOut} from '../train/out_dir';
 import {version} from '../version';
 import {demoCommand} from './demo';
 import {checkModelData, DataOptions, datasetName, inputOf, int, loadDataset, modelAndData, modelNames, num, numbers, parseShape, resolveModel} from './load';
@@ -18,6 +19,9 @@ const backends: BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
 
 /** What `gfp prune --resume` needs besides the weights and the optimizer. */
 interface PruneCheckpoint { config: Record<string, unknown>; baseline: Record<string, number>; run: RunCheckpoint; latency?: LatencyModel }
+
+/** --overwrite of the commands that write --out. */
+const overwriteHelp = 'write into an --out that holds an earlier run, replacing it (its checkpoint is removed first); without it such an --out is refused';
 
 /** Print JSON on stdout, or a readable form. */
 const print = (json: boolean, value: unknown, text: () => string): void => {
@@ -112,7 +116,8 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(outputOption())
     .option('--epochs <n>', 'epochs', int('--epochs'), 10)
     .requiredOption('--out <dir>', 'output folder (model.json, weights, report.json, checkpoints)')
-    .option('--resume', 'continue from the checkpoint in --out')
+    .option('--resume', 'continue from the checkpoint in --out (refused when it holds none)')
+    .option('--overwrite', overwriteHelp)
     .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
     .option('--lr <x>', 'peak learning rate', num('--lr', 'positive'))
     .addOption(new Option('--optimizer <name>', 'optimizer (default sgd; adam for a detector)').choices(['sgd', 'adam']))
@@ -122,6 +127,7 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(backends).default('auto'))
     .option('--json', 'print the report as JSON on stdout')
     .action(async (o) => {
+      await checkOut(o.out, {resume: o.resume, overwrite: o.overwrite, models: [o.model]});
       await useBackend(o.backend);
       const dataOpts = dataOptions(o);
       if (isDetectionDataset(datasetName(dataOpts))) {
@@ -139,7 +145,7 @@ export async function main(argv: string[]): Promise<void> {
         disk?.dispose();
       }
       const {name, train, test, augment, preprocessing} = data;
-      const r = await trainModel({model: o.model, dataset: {name, train, test, augment, preprocessing}, epochs: o.epochs, out: o.out, resume: o.resume,
+      const r = await trainModel({model: o.model, dataset: {name, train, test, augment, preprocessing}, epochs: o.epochs, out: o.out, resume: o.resume, overwrite: o.overwrite,
         batchSize: o.batchSize, lr: o.lr, optimizer: o.optimizer, weightDecay: o.weightDecay, seed: o.seed, output: o.output});
       print(o.json, r, () => `test accuracy ${(100 * (r.testAccuracy ?? NaN)).toFixed(2)}% -> ${o.out}`);
     });
@@ -216,8 +222,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--runs <n>', 'timed runs per latency measurement', int('--runs'), 10)
     .option('--seed <n>', 'seed of the data order', num('--seed', 'integer'), 0)
     .requiredOption('--out <dir>', 'output folder: model.json, weights.bin, report.json')
-    .option('--resume', 'continue an interrupted run from --out/checkpoint')
+    .option('--resume', 'continue an interrupted run from --out/checkpoint (refused when there is none)')
+    .option('--overwrite', overwriteHelp)
     .action(async (o) => {
+      const release = await claimOut(o.out, {resume: o.resume, overwrite: o.overwrite, models: [o.model], checkpoint: path.join(o.out, 'checkpoint')});
       const backend = await useBackend(o.backend);
       const dataOpts = dataOptions(o);
       const ckptDir = path.join(o.out, 'checkpoint');
@@ -270,6 +278,7 @@ export async function main(argv: string[]): Promise<void> {
       await writeFilesAtomic(o.out, [['report.json', JSON.stringify(report, null, 2)]]);
       fs.rmSync(ckptDir, {recursive: true, force: true});
       optimizer.dispose();
+      release();
       print(o.json, report, () => `MACs ${baseline.macs} -> ${pruned.macs} (${(100 * pruned.macs / baseline.macs).toFixed(1)}%), ` +
         `${task.metrics.map((k) => `${k} ${(100 * baseline[k]).toFixed(2)}% -> ${(100 * pruned[k]).toFixed(2)}%`).join(', ')}, speed-up ${Object.entries(speedup).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(', ')} -> ${o.out}`);
     });
@@ -278,6 +287,7 @@ export async function main(argv: string[]): Promise<void> {
     .argument('<dir>', 'pruned model directory or model.json')
     .option('--baseline <path>', 'baseline model directory or model.json, shown beside it')
     .option('--out <dir>', 'write index.html and its assets here')
+    .option('--overwrite', 'write into an --out that already holds files')
     .option('--serve', 'serve the page on 127.0.0.1 and print its URL')
     .option('--port <n>', 'port for --serve (default: any free one)', num('--port', 'port'))
     .option('--images <n>', 'Fashion-MNIST test images to classify', int('--images'), 32)

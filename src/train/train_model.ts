@@ -3,9 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'fs';
 import { BatchOptions, cifar10, fashionMnist, ImageDataset } from '../data';
 import { byName, zooNames } from '../models';
-import { hasCheckpoint, loadCheckpoint, loadModel, saveCheckpoint, saveModel, writeFilesAtomic } from './checkpoint';
+import { loadCheckpoint, loadModel, saveCheckpoint, saveModel, writeFilesAtomic } from './checkpoint';
 import { BatchSource, evaluate, fit, NonFiniteLossError } from './loop';
 import { Optimizer, OptimizerName } from './optimizer';
+import { claimOut } from './out_dir';
 import { OutputKind, outputRule } from './output';
 import { progress, Progress, ProgressKind } from './progress';
 import { learningRate, ScheduleName } from './schedule';
@@ -43,10 +44,15 @@ export interface TrainModelOptions {
   /** A dataset name, or your own splits. */
   dataset: DatasetName | { name: string; train: BatchSource; test: BatchSource; augment?: BatchOptions['augment']; preprocessing?: object };
   epochs: number;
-  /** Folder for model.json + weights.bin (the model after the last epoch), report.json and the checkpoint (checkpoint.json, ckpt-N/). */
+  /**
+   * Folder for model.json + weights.bin (the model after the last epoch), report.json and the checkpoint
+   * (checkpoint.json, ckpt-N/). Locked while training; refused when it holds files, unless `resume` or `overwrite`.
+   */
   out: string;
-  /** Continue from out's checkpoint (same options required; epochs may grow). Without a checkpoint, starts afresh. */
+  /** Continue from out's checkpoint (same options required; epochs may grow). Refused when out holds no checkpoint. */
   resume?: boolean;
+  /** Train afresh into an `out` that holds an earlier run (its checkpoint is removed first). */
+  overwrite?: boolean;
   /** Default 64. */
   batchSize?: number;
   /** Peak learning rate. Default 0.05 for sgd, 1e-3 for adam. */
@@ -182,6 +188,15 @@ function checkResume(saved: RunConfig, now: RunConfig, dir: string): void {
 export async function trainModel(o: TrainModelOptions): Promise<TrainReport> {
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new Error(`epochs must be a positive integer, got ${o.epochs}`);
   outputRule(undefined, o.output); // an unknown output fails before any data is loaded
+  const release = await claimOut(o.out, { resume: o.resume, overwrite: o.overwrite, models: typeof o.model === 'string' ? [o.model] : [] });
+  try {
+    return await train(o);
+  } finally {
+    release();
+  }
+}
+
+async function train(o: TrainModelOptions): Promise<TrainReport> {
   const data = await loadData(o);
   const optName = o.optimizer ?? 'sgd';
   if (!(optName in optimizerDefaults)) throw new Error(`unknown optimizer '${optName}'; valid: ${Object.keys(optimizerDefaults).join(', ')}`);
@@ -206,7 +221,7 @@ export async function trainModel(o: TrainModelOptions): Promise<TrainReport> {
   let model: tf.LayersModel | undefined;
   let owned = true;
   try {
-    if (o.resume && (await hasCheckpoint(o.out))) {
+    if (o.resume) {
       const ckpt = await loadCheckpoint<TrainState>(o.out);
       model = ckpt.model;
       try {
