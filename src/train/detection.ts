@@ -300,7 +300,16 @@ export interface TrainDetectorOptions {
   assign?: AssignOptions;
   loss?: LossOptions;
   progress?: Progress;
+  /** Where an interrupted run stopped (saved by onEpoch with the weights and the optimizer): it goes on from there. */
+  start?: DetectorProgress;
+  /** After each complete epoch, e.g. to checkpoint. */
+  onEpoch?: (p: DetectorProgress) => Promise<void> | void;
+  /** Stops at the end of the current epoch, after onEpoch. */
+  signal?: AbortSignal;
 }
+
+/** Epochs and steps done, and the losses of the last 50 steps (the reported loss is their mean). */
+export interface DetectorProgress { epoch: number; step: number; recent: number[] }
 
 /** What {@link trainDetector} did: steps, mean loss of the last 50 steps, seconds. */
 export interface TrainDetectorResult { steps: number; loss: number; seconds: number }
@@ -319,12 +328,12 @@ export async function trainDetector(forward: DetectorForward, variables: tf.Vari
   const optimizer = opts.optimizer instanceof Optimizer ? opts.optimizer : new Optimizer(opts.optimizer ?? { name: 'adam', weightDecay: 1e-4 });
   const first = typeof data === 'function' ? data(0) : data;
   const ctx: DetectionStepContext = { forward, variables, optimizer, lr, levels, classes: first.classes, assign: opts.assign, loss: opts.loss };
-  const recent: number[] = [];
+  const recent = [...(opts.start?.recent ?? [])];
   const t0 = performance.now();
-  let done = 0;
+  let done = opts.start?.step ?? 0;
   opts.progress?.start(`training the detector, ${steps} steps`, steps);
   try {
-    for (let epoch = 0; done < steps; epoch++) {
+    for (let epoch = opts.start?.epoch ?? 0; done < steps && !opts.signal?.aborted; epoch++) {
       const set = epoch === 0 || typeof data !== 'function' ? first : data(epoch);
       if (set.classes !== ctx.classes) throw new Error(`trainDetector: epoch ${epoch} has ${set.classes} classes, epoch 0 had ${ctx.classes}`);
       for (const batch of set.batches(batchSize, { shuffle: true, seed: seed + epoch, dropLast: set.size >= batchSize })) {
@@ -340,6 +349,7 @@ export async function trainDetector(forward: DetectorForward, variables: tf.Vari
         opts.progress?.update(done, { loss: recent[recent.length - 1], acc: NaN, samples: done * batchSize });
         await tf.nextFrame();
       }
+      await opts.onEpoch?.({ epoch: epoch + 1, step: done, recent: [...recent] });
     }
   } finally {
     if (!(opts.optimizer instanceof Optimizer)) optimizer.dispose();
