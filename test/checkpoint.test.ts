@@ -196,4 +196,20 @@ describe('checkpoint sets are atomic', () => {
     }
     assert.deepEqual(await snapshot(dir), before);
   });
+
+  it('a checkpoint of the earlier layout (binaries beside checkpoint.json, version 1) still loads', async () => {
+    const dir = await tmpDir();
+    const model = tinyNet(5);
+    const optimizer = new Optimizer({ name: 'sgd' });
+    await saveCheckpoint(dir, model, optimizer, { epoch: 4 });
+    const json = JSON.parse(await fs.readFile(path.join(dir, 'checkpoint.json'), 'utf8'));
+    for (const f of ['model.json', 'weights.bin', 'optimizer.bin']) await fs.rename(path.join(dir, json.set, f), path.join(dir, f));
+    await fs.rm(path.join(dir, json.set), { recursive: true });
+    await fs.writeFile(path.join(dir, 'checkpoint.json'), JSON.stringify({ ...json, version: 1, set: undefined }));
+    const ckpt = await loadCheckpoint<{ epoch: number }>(dir);
+    assert.equal(ckpt.state.epoch, 4);
+    assert.deepEqual(weightsOf(ckpt.model), weightsOf(model));
+    [model, ckpt.model].forEach((m) => m.dispose());
+    optimizer.dispose();
+  });
 });

@@ -47,8 +47,8 @@ function alive(pid: number): boolean {
 }
 
 /** The error for a folder a live run holds. */
-const inUse = (out: string, pid: number) =>
-  new Error(`--out ${out} is being written by process ${pid} (lock ${path.join(out, LOCK_FILE)}): wait for that run to end, or choose another --out`);
+const inUse = (out: string, pid: number | undefined) =>
+  new Error(`--out ${out} is being written by process ${pid ?? '(unknown)'} (lock ${path.join(out, LOCK_FILE)}): wait for that run to end, or choose another --out`);
 
 /**
  * Refuses, before any work and without writing anything, an output folder that would lose data or fail late:
@@ -119,7 +119,7 @@ export async function lockOut(out: string): Promise<() => void> {
     process.stderr.write(`gfp: taking over the lock ${file} of process ${pid ?? '(unknown)'}, which no longer runs\n`);
     await fs.rm(file, { force: true });
     await take().catch(async () => {
-      throw inUse(out, (await lockPid(file)) ?? NaN);
+      throw inUse(out, await lockPid(file)); // another run took it first
     });
   }
   const release = () => {
