@@ -1,4 +1,7 @@
-/** What a person sees while a loop runs: a bar on a terminal, a line every few seconds elsewhere, or nothing. */
+/**
+ * What a person sees while a loop runs: a bar on a terminal, one line rewritten in place in a notebook,
+ * a line every few seconds in a log, or nothing.
+ */
 import { SingleBar } from 'cli-progress';
 
 /** Running figures of a phase (an epoch or an evaluation). */
@@ -19,16 +22,34 @@ export interface Progress {
   stop(summary: string): void;
 }
 
-/** Ways to show progress; 'auto' is 'bar' on a TTY stderr, else 'lines'. */
-export type ProgressKind = 'auto' | 'bar' | 'lines' | 'silent';
+/**
+ * Ways to show progress. 'notebook': one line rewritten in place with a carriage return (Jupyter draws it as
+ * an overwrite). 'auto': 'notebook' inside the tslab kernel, 'bar' on a TTY, else 'lines'.
+ */
+export type ProgressKind = 'auto' | 'bar' | 'lines' | 'notebook' | 'silent';
 
 /** Options of the visible kinds. */
 export interface ProgressOptions {
-  /** Where to write. Default process.stderr (stdout stays free for --json). */
+  /**
+   * Where to write. Default process.stdout inside the tslab kernel (Jupyter shows stderr as error boxes),
+   * else process.stderr (so that the CLI's stdout stays free for --json).
+   */
   stream?: NodeJS.WritableStream;
-  /** 'lines': minimum milliseconds between lines. Default 5000. */
+  /** 'lines' and 'notebook': minimum milliseconds between updates after the first. Default 5000 ('lines'), 1000 ('notebook'). */
   intervalMs?: number;
 }
+
+/**
+ * Whether this process is the tslab Jupyter kernel running a cell: tslab's jupyter module is loaded and has a cell's
+ * display hook (set for each execution; a script that merely requires tslab has none).
+ * @example if (inTslabKernel()) console.log('in a notebook');
+ */
+export function inTslabKernel(): boolean {
+  return Object.entries(require.cache).some(([file, m]) =>
+    /[\\/]tslab[\\/]dist[\\/]jupyter\.js$/.test(file) && (m?.exports as { lastWriteDisplayData?: unknown } | undefined)?.lastWriteDisplayData != null);
+}
+
+const defaultStream = (o: ProgressOptions): NodeJS.WritableStream => o.stream ?? (inTslabKernel() ? process.stdout : process.stderr);
 
 const fmt = {
   rate: (samples: number, ms: number) => (ms > 0 ? Math.round((samples * 1000) / ms) : 0),
@@ -43,7 +64,7 @@ function silent(): Progress {
 
 /** A cli-progress bar, redrawn in place; for terminals. */
 function bar(o: ProgressOptions): Progress {
-  const stream = o.stream ?? process.stderr;
+  const stream = defaultStream(o);
   let b: SingleBar | undefined;
   let t0 = 0;
   return {
@@ -68,35 +89,81 @@ function bar(o: ProgressOptions): Progress {
   };
 }
 
-/** One compact line every `intervalMs` and one at the end; for notebooks and CI logs. */
-function lines(o: ProgressOptions): Progress {
-  const stream = o.stream ?? process.stderr;
-  const interval = o.intervalMs ?? 5000;
-  let [name, total, t0, last] = ['', 0, 0, 0];
+/**
+ * The text lines of a phase: `line(done, info)` formats its state, `due(done)` says whether an update is worth
+ * drawing (the first, the last, and one per `interval` ms).
+ */
+function phase(interval: number) {
+  let [name, total, t0, last] = ['', 0, 0, -Infinity];
   return {
-    start(label, totalSteps) {
-      [name, total, t0, last] = [label, totalSteps, Date.now(), Date.now()];
+    start(label: string, totalSteps: number) {
+      [name, total, t0, last] = [label, totalSteps, Date.now(), -Infinity];
+    },
+    due(done: number): boolean {
+      const now = Date.now();
+      if (now - last < interval && done < total) return false;
+      last = now;
+      return true;
+    },
+    line(done: number, info: ProgressInfo, elapsed = false): string {
+      const ms = Date.now() - t0;
+      const eta = (ms / 1000) * (total / Math.max(done, 1) - 1);
+      return `${name} ${done}/${total} (${fmt.pct(done / total)}) | ${fmt.rate(info.samples, ms)} samples/s | ` +
+        `loss ${info.loss.toFixed(4)} | acc ${fmt.pct(info.acc)} | ${elapsed ? `${fmt.time(ms / 1000)}` : `ETA ${fmt.time(eta)}`}`;
+    },
+  };
+}
+
+/** One compact line at the first step, every `intervalMs` and at the last step, then the summary; for CI logs. */
+function lines(o: ProgressOptions): Progress {
+  const stream = defaultStream(o);
+  const p = phase(o.intervalMs ?? 5000);
+  return {
+    start: (label, total) => p.start(label, total),
+    update(done, info) {
+      if (p.due(done)) stream.write(`${p.line(done, info)}\n`);
+    },
+    stop: (summary) => void stream.write(`${summary}\n`),
+  };
+}
+
+/**
+ * One line rewritten in place ('\r' before each state; Jupyter and terminals draw it as an overwrite), ending with
+ * the elapsed time, then the summary on its own line; for notebooks.
+ */
+function notebook(o: ProgressOptions): Progress {
+  const stream = defaultStream(o);
+  const p = phase(o.intervalMs ?? 1000);
+  let [shown, latest, width] = ['', '', 0];
+  const draw = (text: string) => {
+    stream.write(`${shown ? '\r' : ''}${text.padEnd(width)}`); // pad over a longer previous state on a terminal
+    [shown, width] = [text, Math.max(width, text.length)];
+  };
+  return {
+    start(label, total) {
+      p.start(label, total);
+      [shown, latest, width] = ['', '', 0];
+      draw(`${label} 0/${total}`);
     },
     update(done, info) {
-      const now = Date.now();
-      if (now - last < interval) return;
-      last = now;
-      const eta = ((now - t0) / 1000) * (total / Math.max(done, 1) - 1);
-      stream.write(
-        `${name} ${done}/${total} (${fmt.pct(done / total)}) | ${fmt.rate(info.samples, now - t0)} samples/s | ` +
-          `loss ${info.loss.toFixed(4)} | acc ${fmt.pct(info.acc)} | ETA ${fmt.time(eta)}\n`,
-      );
+      latest = p.line(done, info, true);
+      if (p.due(done)) draw(latest);
     },
     stop(summary) {
-      stream.write(`${summary}\n`);
+      if (latest !== shown && latest) draw(latest);
+      stream.write(`\n${summary}\n`);
     },
   };
 }
 
 const kinds: Record<ProgressKind, (o: ProgressOptions) => Progress> = {
-  auto: (o) => ((o.stream ?? process.stderr) as NodeJS.WriteStream).isTTY ? bar(o) : lines(o),
+  auto: (o) => {
+    if (o.stream === undefined && inTslabKernel()) return notebook(o);
+    return (defaultStream(o) as NodeJS.WriteStream).isTTY ? bar(o) : lines(o);
+  },
   bar,
   lines,
+  notebook,
   silent,
 };
 
@@ -106,5 +173,6 @@ const kinds: Record<ProgressKind, (o: ProgressOptions) => Progress> = {
  */
 export function progress(kind: ProgressKind = 'auto', options: ProgressOptions = {}): Progress {
   if (!(kind in kinds)) throw new Error(`unknown progress kind '${kind}'; valid: ${Object.keys(kinds).join(', ')}`);
+  if (options.intervalMs !== undefined && !(options.intervalMs >= 0)) throw new Error(`progress intervalMs must be a number >= 0, got ${options.intervalMs}`);
   return kinds[kind](options);
 }
