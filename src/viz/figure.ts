@@ -1,5 +1,6 @@
 import {randomBytes} from 'crypto';
-import {readFileSync} from 'fs';
+import {existsSync, readFileSync} from 'fs';
+import {join} from 'path';
 
 /** One Plotly trace as plain JSON (the fields the charts here set; Plotly accepts more). */
 export interface Trace {
@@ -46,16 +47,63 @@ export function plotlyScript(): string {
   return `<script>${bundle}</script>`;
 }
 
+/** Options of figureDiv(). */
+export interface FigureDivOptions {
+  /**
+   * Where a page without window.Plotly (reloaded, a second tab) may fetch plotly.js: paths relative to the
+   * notebook's folder, tried in order through the Jupyter server's own /files/ route. Default none.
+   */
+  sources?: string[];
+}
+
 /**
- * A <div> and the <script> that draws `fig` into it with the page's window.Plotly.
+ * Runs in the page (sent as source text): window.gfpPlotly, a promise of window.Plotly shared by the page's charts.
+ * It adds a <script> for each source in turn (relative to the notebook's folder, under the server's /files/ route)
+ * until one defines window.Plotly. The folder comes from the page: classic Notebook's <body data-base-url
+ * data-notebook-path>, JupyterLab's and Notebook 7's #jupyter-config-data baseUrl and the document path in the URL.
+ */
+function loadPlotly(sources: string[]): Promise<unknown> {
+  const w = window as unknown as {Plotly?: unknown; gfpPlotly?: Promise<unknown>};
+  if (w.gfpPlotly) return w.gfpPlotly;
+  const folder = (): {base: string; dir: string} | null => {
+    const body = document.body.dataset;
+    const config = document.getElementById('jupyter-config-data');
+    const route = /\/(?:lab(?:\/workspaces\/[^/]+)?\/tree|doc(?:\/workspaces\/[^/]+)?\/tree|notebooks)\/(.+)$/.exec(location.pathname);
+    const parent = (p: string) => p.split('/').slice(0, -1).join('/');
+    if (body.baseUrl !== undefined && body.notebookPath !== undefined) return {base: decodeURIComponent(body.baseUrl), dir: parent(decodeURIComponent(body.notebookPath))};
+    if (config && route) return {base: JSON.parse(config.textContent || '{}').baseUrl || '/', dir: parent(decodeURIComponent(route[1]))};
+    return null;
+  };
+  const where = folder();
+  const urls = where === null ? [] : sources.map((s) => where.base.replace(/\/?$/, '/') + 'files/' +
+    (where.dir ? `${where.dir}/${s}` : s).split('/').map(encodeURIComponent).join('/'));
+  const attempt = (i: number): Promise<unknown> => i >= urls.length
+    ? Promise.reject(new Error(`plotly.js is not loaded in this page and the Jupyter server did not serve it (tried: ${urls.join(', ') || 'no notebook server page'})`))
+    : new Promise((resolve, reject) => {
+      const tag = document.createElement('script');
+      tag.src = urls[i];
+      tag.onload = () => (w.Plotly ? resolve(w.Plotly) : reject(new Error(`${urls[i]} did not define Plotly`)));
+      tag.onerror = () => reject(new Error(`could not load ${urls[i]}`));
+      document.head.appendChild(tag);
+    }).catch((e: Error) => (i + 1 < urls.length ? attempt(i + 1) : Promise.reject(e)));
+  w.gfpPlotly = attempt(0);
+  w.gfpPlotly.catch(() => delete w.gfpPlotly); // a later chart tries again
+  return w.gfpPlotly;
+}
+
+/**
+ * A <div> and the <script> that draws `fig` into it with the page's window.Plotly; with `sources`, a page without it
+ * first loads plotly.js from the Jupyter server (see FigureDivOptions).
  * @example html.push(figureDiv(pruningCurve(rows)));
  */
-export function figureDiv(fig: Figure): string {
+export function figureDiv(fig: Figure, opts: FigureDivOptions = {}): string {
   const id = `gfp-plot-${randomBytes(6).toString('hex')}`;
   return `<div id="${id}" class="gfp-plot"></div>\n<script>(function () {\n` +
     `  var el = document.getElementById(${JSON.stringify(id)});\n` +
-    `  if (!window.Plotly) { el.textContent = 'plotly.js is not loaded in this page: call show(fig, {embed: true})'; return; }\n` +
-    `  Plotly.newPlot(el, ${scriptJson(fig.data)}, ${scriptJson(fig.layout)}, {responsive: true});\n})();</script>`;
+    `  var draw = function () { Plotly.newPlot(el, ${scriptJson(fig.data)}, ${scriptJson(fig.layout)}, {responsive: true}); };\n` +
+    `  if (window.Plotly) return draw();\n` +
+    `  (${loadPlotly.toString()})(${scriptJson(opts.sources ?? [])}).then(draw, function (e) {\n` +
+    `    el.textContent = e.message + ': call show(fig, {embed: true})';\n  });\n})();</script>`;
 }
 
 // Pages (display sinks) that already hold plotly.js; tslab's display object lives as long as the kernel.
@@ -74,7 +122,19 @@ export function tslabDisplay(): HtmlSink {
 }
 
 /**
- * Draw a figure in a tslab notebook: plotly.js is embedded once per kernel, then one <div> per figure.
+ * Where plotly.js-dist lies under `folder` (the notebook's, which is the kernel's working directory), as paths
+ * relative to it: the library's own copy when npm nested it, else the hoisted one.
+ * @example plotlySources(process.cwd()) // ['node_modules/plotly.js-dist/plotly.js']
+ */
+export function plotlySources(folder: string): string[] {
+  return ['node_modules/group-fisher-pruning/node_modules/plotly.js-dist/plotly.js', 'node_modules/plotly.js-dist/plotly.js']
+    .filter((p) => existsSync(join(folder, p)));
+}
+
+/**
+ * Draw a figure in a tslab notebook: plotly.js is embedded once per kernel (so that exported HTML draws offline),
+ * then one <div> per figure whose script fetches plotly.js from the Jupyter server when the page lacks it
+ * (after a reload, in a second tab).
  * @example show(importanceHistogram(p.normalize('memory')));
  */
 export function show(fig: Figure, opts: ShowOptions = {}): void {
@@ -83,7 +143,7 @@ export function show(fig: Figure, opts: ShowOptions = {}): void {
     sink.html(plotlyScript());
     embedded.add(sink);
   }
-  sink.html(figureDiv(fig));
+  sink.html(figureDiv(fig, {sources: plotlySources(process.cwd())}));
 }
 
 /**
@@ -93,5 +153,5 @@ export function show(fig: Figure, opts: ShowOptions = {}): void {
 export function figureHtml(figs: Figure[], title: string): string {
   return `<!doctype html>\n<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>\n${plotlyScript()}\n` +
     `<style>body{font-family:sans-serif;margin:2em}.gfp-plot{margin-bottom:2em}</style></head>\n` +
-    `<body><h1>${escapeHtml(title)}</h1>\n${figs.map(figureDiv).join('\n')}\n</body></html>\n`;
+    `<body><h1>${escapeHtml(title)}</h1>\n${figs.map((f) => figureDiv(f)).join('\n')}\n</body></html>\n`;
 }

@@ -1,5 +1,5 @@
-export {escapeHtml, figureDiv, figureHtml, plotlyScript, show, tslabDisplay} from './figure';
-export type {Figure, HtmlSink, ShowOptions, Trace} from './figure';
+export {escapeHtml, figureDiv, figureHtml, plotlyScript, plotlySources, show, tslabDisplay} from './figure';
+export type {Figure, FigureDivOptions, HtmlSink, ShowOptions, Trace} from './figure';
 export {importanceHistogram, importanceViolin} from './importance';
 export type {HistogramOptions} from './importance';
 export {groupStructure} from './groups';
