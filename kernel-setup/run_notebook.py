@@ -12,7 +12,7 @@ from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nbconvert_config import record_error  # noqa: E402
+from nbconvert_config import record_error, record_not_run  # noqa: E402
 
 
 class EchoingClient(NotebookClient):
@@ -35,19 +35,15 @@ def main(path, out_dir, timeout=1800):
         first = next((l for l in cell.source.splitlines() if l.strip() and not l.startswith('//')), '')
         sys.stderr.write('[notebook] cell %d/%d: %s\n' % (code.index(cell_index) + 1, len(code), first[:90]))
 
-    failed = []
-
-    def on_cell_error(cell, cell_index, execute_reply):
-        record_error(cell, cell_index, execute_reply)
-        failed.append(code.index(cell_index) + 1)
-
     # the kernel runs in the notebook's folder, whose node_modules holds the library link
-    client = EchoingClient(nb, timeout=timeout, kernel_name=nb.metadata.kernelspec.name, on_cell_start=on_cell_start, on_cell_error=on_cell_error,
+    client = EchoingClient(nb, timeout=timeout, kernel_name=nb.metadata.kernelspec.name, on_cell_start=on_cell_start,
+                           on_cell_error=record_error, on_cell_executed=record_not_run,
                            resources={'metadata': {'path': os.path.dirname(os.path.abspath(path))}})
     try:
         client.execute()
     except CellExecutionError:
-        pass  # failed holds the cell; its message was echoed with the cell's output
+        pass  # the failed cell holds an error output; its message was echoed with the cell's output
+    failed = [k + 1 for k, i in enumerate(code) if any(o.output_type == 'error' for o in nb.cells[i].outputs)]
     os.makedirs(out_dir, exist_ok=True)
     nbformat.write(nb, os.path.join(out_dir, name + '.ipynb'))
     html, _ = HTMLExporter().from_notebook_node(nb)
