@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // @ts-check
 /**
- * `npm test`'s first step: make sure the Debian packages the notebook and browser tests need are here.
+ * `npm test`'s first step: make sure the Debian packages the notebook, live notebook and browser tests need are here.
  * As root on Debian it installs what is missing with apt-get; elsewhere it says what to install.
  */
 'use strict';
@@ -9,7 +9,12 @@ const fs = require('fs');
 const {aptPackages, findJupyter, run, say} = require('./jupyter');
 
 function main() {
-  const missing = [...(findJupyter() ? [] : aptPackages), ...(fs.existsSync('/usr/bin/chromium') ? [] : ['chromium'])];
+  const missing = [
+    ...(findJupyter() ? [] : aptPackages),
+    // classic Jupyter Notebook, which test/live_notebook.test.ts drives in Chromium
+    ...(run('jupyter', ['notebook', '--version']).status === 0 ? [] : ['jupyter-notebook']),
+    ...(fs.existsSync('/usr/bin/chromium') ? [] : ['chromium']),
+  ];
   if (missing.length === 0) return 0;
   const command = `apt-get update && apt-get install -y ${missing.join(' ')}`;
   if (process.getuid?.() !== 0 || run('sh', ['-c', 'command -v apt-get']).status !== 0) {
