@@ -57,7 +57,7 @@ describe('progress', () => {
     assert.equal(s.writes.length, 4);
     assert.equal(s.text().split('\r').length, 3);
     const [line, summary, end, ...rest] = rendered(s.text());
-    assert.match(line, /^epoch 1\/1 200\/200 \(100\.0%\) \| \d+ samples\/s \| loss 0\.0050 \| acc 50\.0% \| \d+s\s*$/);
+    assert.match(line, /^epoch 1\/1 200\/200 \(100\.0%\) \| \d+ samples\/s \| loss 0\.0050 \| acc 50\.0% \| took \d+s\s*$/);
     assert.deepEqual([summary, end, rest], ['epoch 1/1: done', '', []]);
   });
 
@@ -70,6 +70,18 @@ describe('progress', () => {
     phase(p, 2, 'epoch 2/2');
     assert.deepEqual(rendered(s.text()).map((l) => l.split(' |')[0].trimEnd()),
       ['scoring 0/3', 'scored nothing', 'epoch 2/2 2/2 (100.0%)', 'epoch 2/2: done', '']);
+  });
+
+  it("'notebook' stopped early (or between drawn states) ends on the last step reached, with the time taken", () => {
+    const s = sink();
+    const p = progress('notebook', { stream: s.stream, intervalMs: 60_000 });
+    p.start('pruning, epoch 2', 8);
+    p.update(1, info(1));
+    assert.match(s.text().split('\r').pop()!, /^pruning, epoch 2 1\/8 .* \| ETA \d+s$/, 'running: the time left');
+    p.update(2, info(2));
+    p.stop('pruned to 47.1% of the FLOPs');
+    assert.deepEqual(rendered(s.text()).map((l) => l.replace(/ \| \d+ samples\/s/, '').replace(/took \d+s\s*$/, 'took Ns')),
+      ['pruning, epoch 2 2/8 (25.0%) | loss 0.5000 | acc 50.0% | took Ns', 'pruned to 47.1% of the FLOPs', '']);
   });
 
   it("'lines' writes the first step at once (short runs show progress), then one line per interval and the last", () => {

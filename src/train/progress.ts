@@ -89,10 +89,7 @@ function bar(o: ProgressOptions): Progress {
   };
 }
 
-/**
- * The text lines of a phase: `line(done, info)` formats its state, `due(done)` says whether an update is worth
- * drawing (the first, the last, and one per `interval` ms).
- */
+/** The text of a phase's states, and whether an update is worth drawing (the first, the last, one per `interval` ms). */
 function phase(interval: number) {
   let [name, total, t0, last] = ['', 0, 0, -Infinity];
   return {
@@ -105,11 +102,12 @@ function phase(interval: number) {
       last = now;
       return true;
     },
-    line(done: number, info: ProgressInfo, elapsed = false): string {
+    /** The state after `done` steps: the time left while running, the time taken once done or `final`. */
+    line(done: number, info: ProgressInfo, final = done >= total): string {
       const ms = Date.now() - t0;
       const eta = (ms / 1000) * (total / Math.max(done, 1) - 1);
       return `${name} ${done}/${total} (${fmt.pct(done / total)}) | ${fmt.rate(info.samples, ms)} samples/s | ` +
-        `loss ${info.loss.toFixed(4)} | acc ${fmt.pct(info.acc)} | ${elapsed ? `${fmt.time(ms / 1000)}` : `ETA ${fmt.time(eta)}`}`;
+        `loss ${info.loss.toFixed(4)} | acc ${fmt.pct(info.acc)} | ${final ? `took ${fmt.time(ms / 1000)}` : `ETA ${fmt.time(eta)}`}`;
     },
   };
 }
@@ -129,12 +127,13 @@ function lines(o: ProgressOptions): Progress {
 
 /**
  * One line rewritten in place ('\r' before each state; Jupyter and terminals draw it as an overwrite), ending with
- * the elapsed time, then the summary on its own line; for notebooks.
+ * the time taken, then the summary on its own line; for notebooks.
  */
 function notebook(o: ProgressOptions): Progress {
   const stream = defaultStream(o);
   const p = phase(o.intervalMs ?? 1000);
-  let [shown, latest, width] = ['', '', 0];
+  let [shown, width] = ['', 0];
+  let last: [number, ProgressInfo] | undefined;
   const draw = (text: string) => {
     stream.write(`${shown ? '\r' : ''}${text.padEnd(width)}`); // pad over a longer previous state on a terminal
     [shown, width] = [text, Math.max(width, text.length)];
@@ -142,15 +141,16 @@ function notebook(o: ProgressOptions): Progress {
   return {
     start(label, total) {
       p.start(label, total);
-      [shown, latest, width] = ['', '', 0];
+      [shown, width, last] = ['', 0, undefined];
       draw(`${label} 0/${total}`);
     },
     update(done, info) {
-      latest = p.line(done, info, true);
-      if (p.due(done)) draw(latest);
+      last = [done, info];
+      if (p.due(done)) draw(p.line(done, info));
     },
     stop(summary) {
-      if (latest !== shown && latest) draw(latest);
+      const final = last && p.line(...last, true);
+      if (final && final !== shown) draw(final);
       stream.write(`\n${summary}\n`);
     },
   };
