@@ -1,5 +1,7 @@
 import type {LayerMeasurement} from '../measure';
+import type {Space} from '../graph';
 import type {Figure, Trace} from './figure';
+import {heightForRows, legendAbove, neutral, spaceColor} from './layout';
 
 /** A pruning step as run() (RunRow) or report.json's rows give it; accuracy and latency when measured. */
 export interface CurveRow {
@@ -18,32 +20,37 @@ export interface CurveOptions { baseline?: {macs?: number; memory?: number} }
 
 type Axis = 'y' | 'y2' | 'y3';
 
-/** The curves pruningCurve() can draw: name, axis, value of a row (undefined: not drawn for that row). */
-const series: {name: string; axis: Axis; value: (r: CurveRow, o: CurveOptions) => number | undefined}[] = [
-  {name: 'FLOPs ratio', axis: 'y', value: (r, o) => r.macsRatio ?? (r.macs !== undefined && o.baseline?.macs ? r.macs / o.baseline.macs : undefined)},
-  {name: 'memory ratio', axis: 'y', value: (r, o) => r.memoryRatio ?? (r.memory !== undefined && o.baseline?.memory ? r.memory / o.baseline.memory : undefined)},
-  {name: 'accuracy', axis: 'y', value: (r) => r.accuracy},
-  {name: 'loss', axis: 'y2', value: (r) => r.loss},
-  {name: 'latency (ms)', axis: 'y3', value: (r) => r.latencyMs},
+/** The curves pruningCurve() can draw: name, axis, colour, value of a row (undefined: not drawn for that row). */
+const series: {name: string; axis: Axis; color: string; value: (r: CurveRow, o: CurveOptions) => number | undefined}[] = [
+  {name: 'FLOPs ratio', axis: 'y', color: '#1f77b4', value: (r, o) => r.macsRatio ?? (r.macs !== undefined && o.baseline?.macs ? r.macs / o.baseline.macs : undefined)},
+  {name: 'memory ratio', axis: 'y', color: '#2ca02c', value: (r, o) => r.memoryRatio ?? (r.memory !== undefined && o.baseline?.memory ? r.memory / o.baseline.memory : undefined)},
+  {name: 'accuracy', axis: 'y', color: '#9467bd', value: (r) => r.accuracy},
+  {name: 'loss', axis: 'y2', color: '#ff7f0e', value: (r) => r.loss},
+  {name: 'latency (ms)', axis: 'y3', color: '#7f7f7f', value: (r) => r.latencyMs},
 ];
 
-const axes: Record<Axis, [string, Record<string, unknown>]> = {
-  y: ['yaxis', {title: {text: 'ratio to baseline / accuracy'}, range: [0, 1.05]}],
-  y2: ['yaxis2', {title: {text: 'training loss'}, overlaying: 'y', side: 'right'}],
-  y3: ['yaxis3', {title: {text: 'latency (ms)'}, overlaying: 'y', side: 'right', anchor: 'free', position: 1}],
+// the left axis names what is drawn on it: ratios, accuracy or both
+const leftTitle = (names: string[]): string =>
+  [names.some((n) => n.endsWith('ratio')) ? 'ratio to baseline' : '', names.includes('accuracy') ? 'accuracy' : ''].filter(Boolean).join(', ');
+
+const axes: Record<Axis, (names: string[]) => [string, Record<string, unknown>]> = {
+  y: (names) => ['yaxis', {title: {text: leftTitle(names)}, range: [0, 1.05]}],
+  y2: () => ['yaxis2', {title: {text: 'training loss'}, overlaying: 'y', side: 'right', rangemode: 'tozero', showgrid: false}],
+  y3: () => ['yaxis3', {title: {text: 'latency (ms)'}, overlaying: 'y', side: 'right', anchor: 'free', position: 1, rangemode: 'tozero', showgrid: false}],
 };
 
 /**
- * Remaining FLOPs (and memory) ratio, loss, and accuracy / latency when present, over the pruning steps.
+ * Remaining FLOPs (and memory) ratio, loss, and accuracy / latency when present, over the pruning steps; each axis is titled by what it draws.
  * @example show(pruningCurve(report.rows, {baseline: report.baseline}));
  */
 export function pruningCurve(rows: readonly CurveRow[], opts: CurveOptions = {}): Figure {
-  const data: Trace[] = series.flatMap(({name, axis, value}): Trace[] => {
+  const data: Trace[] = series.flatMap(({name, axis, color, value}): Trace[] => {
     const points = rows.flatMap((r) => {
       const v = value(r, opts);
       return v === undefined || Number.isNaN(v) ? [] : [[r.step, v]];
     });
-    return points.length ? [{type: 'scatter', mode: 'lines+markers', name, yaxis: axis, x: points.map((p) => p[0]), y: points.map((p) => p[1]), marker: {size: 4}}] : [];
+    return points.length ? [{type: 'scatter', mode: 'lines+markers', name, yaxis: axis, x: points.map((p) => p[0]), y: points.map((p) => p[1]),
+      line: {color}, marker: {size: 4, color}}] : [];
   });
   const used = [...new Set(data.map((t) => t.yaxis as Axis))];
   return {
@@ -51,11 +58,16 @@ export function pruningCurve(rows: readonly CurveRow[], opts: CurveOptions = {})
     layout: {
       title: {text: `Pruning: ${rows.length} units removed`},
       xaxis: {title: {text: 'training step'}, domain: [0, used.includes('y3') ? 0.85 : 1]},
-      legend: {orientation: 'h', y: -0.2},
-      ...Object.fromEntries(used.map((a) => axes[a])),
+      legend: legendAbove,
+      ...Object.fromEntries(used.map((a) => axes[a](data.filter((t) => t.yaxis === a).map((t) => t.name as string)))),
     },
   };
 }
+
+const padded = (values: number[]): [number, number] => {
+  const max = Math.max(0, ...values) || 1;
+  return [-0.05 * max, 1.15 * max];
+};
 
 /** One model on the latency / FLOPs plane. */
 export interface LatencyPoint { label: string; macs: number; latencyMs: number; accuracy?: number }
@@ -76,8 +88,9 @@ export function latencyVsFlops(points: readonly LatencyPoint[]): Figure {
     }],
     layout: {
       title: {text: 'Latency against FLOPs'},
-      xaxis: {title: {text: 'MMACs per sample'}, rangemode: 'tozero'},
-      yaxis: {title: {text: 'latency (ms)'}, rangemode: 'tozero'},
+      // from just below 0, so the two 0 tick labels do not meet at the corner; room above for the point labels
+      xaxis: {title: {text: 'MMACs per sample'}, range: padded(points.map((p) => p.macs / 1e6))},
+      yaxis: {title: {text: 'latency (ms)'}, range: padded(points.map((p) => p.latencyMs))},
     },
   };
 }
@@ -97,23 +110,37 @@ const channelMap = (source: ChannelSource): Map<string, number> => new Map(sourc
     : 'channels' in r ? [[r.name, r.channels]]
       : r.macs > 0 ? [[r.name, r.outputShape[r.outputShape.length - 1]]] : []));
 
+/** Options of channelsPerLayer(). */
+export interface ChannelsOptions {
+  /** The model's spaces (p.group()): each layer's bar takes the colour of the space it writes. */
+  spaces?: readonly Pick<Space, 'id' | 'producers'>[];
+}
+
 /**
- * Grouped bars of output channels per conv / dense layer, before and after pruning.
- * @example show(channelsPerLayer(countCosts(model).layers, countCosts(p.export()).layers));
+ * Output channels per conv / dense layer, one row per layer in model order: the 'after' bar (coloured by the
+ * space the layer writes, with `opts.spaces`) drawn over the grey 'before' bar.
+ * @example show(channelsPerLayer(countCosts(model).layers, countCosts(p.export()).layers, {spaces: p.group()}));
  */
-export function channelsPerLayer(before: ChannelSource, after: ChannelSource): Figure {
+export function channelsPerLayer(before: ChannelSource, after: ChannelSource, opts: ChannelsOptions = {}): Figure {
   const [b, a] = [channelMap(before), channelMap(after)];
   const names = [...b.keys()];
+  const space = (layer: string) => opts.spaces?.find((s) => s.producers.includes(layer));
+  const colors = names.map((n) => { const s = space(n); return s ? spaceColor(s.id) : '#1f77b4'; });
+  const label = (n: string) => { const s = space(n); return s ? `${n} (space ${s.id})` : n; };
   return {
     data: [
-      {type: 'bar', name: 'before', x: names, y: names.map((n) => b.get(n) as number)},
-      {type: 'bar', name: 'after', x: names, y: names.map((n) => a.get(n) ?? null)},
+      {type: 'bar', orientation: 'h', name: 'before', x: names.map((n) => b.get(n) as number), y: names, width: 0.8, marker: {color: '#dddddd', line: {color: neutral, width: 1}},
+        hovertemplate: '%{y}: %{x} channels before<extra></extra>'},
+      {type: 'bar', orientation: 'h', name: 'after', x: names.map((n) => a.get(n) ?? null), y: names, width: 0.5, marker: {color: colors},
+        text: names.map(label), hovertemplate: '%{text}: %{x} channels after<extra></extra>', textposition: 'none'},
     ],
     layout: {
-      title: {text: 'Output channels per layer'},
-      barmode: 'group',
-      xaxis: {tickangle: -45, automargin: true},
-      yaxis: {title: {text: 'channels'}},
+      title: {text: `Output channels per layer${opts.spaces ? ' (colour: the space it writes)' : ''}`},
+      barmode: 'overlay',
+      height: heightForRows(names.length),
+      legend: legendAbove,
+      xaxis: {title: {text: 'output channels'}, rangemode: 'tozero'},
+      yaxis: {type: 'category', categoryorder: 'array', categoryarray: names, autorange: 'reversed', automargin: true, ticksuffix: ' '},
     },
   };
 }

@@ -4,4 +4,5 @@ export {importanceHistogram, importanceViolin} from './importance';
 export type {HistogramOptions} from './importance';
 export {groupStructure} from './groups';
 export {channelsPerLayer, latencyVsFlops, pruningCurve} from './curves';
-export type {ChannelSource, CurveOptions, CurveRow, LatencyPoint, LayerChannels, SpaceChannels} from './curves';
+export type {ChannelsOptions, ChannelSource, CurveOptions, CurveRow, LatencyPoint, LayerChannels, SpaceChannels} from './curves';
+export {heightForRows, neutral, spaceColor} from './layout';
