@@ -203,13 +203,15 @@ test('pruningCurve: the left axis names only what is drawn on it', () => {
   assert.equal((fig.layout.yaxis2 as {title: {text: string}}).title.text, 'training loss');
 });
 
-test('latencyVsFlops: x = MMACs, y = ms, labelled; coloured by accuracy only when every point has one', () => {
-  const pts = [{label: 'baseline', macs: 4e7, latencyMs: 10, accuracy: 0.9}, {label: 'memory', macs: 2e7, latencyMs: 6, accuracy: 0.88}];
-  const [t] = latencyVsFlops(pts).data;
-  assert.deepEqual([t.x, t.y, t.text], [[40, 20], [10, 6], ['baseline', 'memory']]);
-  assert.deepEqual((t.marker as {color: number[]}).color, [0.9, 0.88]);
-  const [u] = latencyVsFlops([pts[0], {label: 'none', macs: 1e6, latencyMs: 1}]).data;
-  assert.equal((u.marker as {color?: unknown}).color, undefined);
+test('latencyVsFlops: one point per model, x = MMACs, y = ms, legend in the given order with accuracy when known', () => {
+  const pts = [{label: 'baseline', macs: 4e7, latencyMs: 10, accuracy: 0.9}, {label: 'memory', macs: 2e7, latencyMs: 6, color: 'red'}];
+  const fig = latencyVsFlops(pts);
+  isJson(fig);
+  assert.deepEqual(fig.data.map((t) => [t.name, t.x, t.y]), [['baseline: accuracy 90.0%', [40], [10]], ['memory', [20], [6]]]);
+  assert.equal((fig.data[1].marker as {color: string}).color, 'red', 'a given colour is kept');
+  assert.notEqual((fig.data[0].marker as {color: string}).color, 'red');
+  const [x0, y0] = [(fig.layout.xaxis as {range: number[]}).range[0], (fig.layout.yaxis as {range: number[]}).range[0]];
+  assert.ok(x0 < 0 && y0 < 0, 'both axes start below 0: their 0 labels do not meet at the corner');
 });
 
 test('channelsPerLayer: conv and dense output channels before / after, from measurements or spaces', () => {

@@ -66,29 +66,31 @@ export function pruningCurve(rows: readonly CurveRow[], opts: CurveOptions = {})
 
 const padded = (values: number[]): [number, number] => {
   const max = Math.max(0, ...values) || 1;
-  return [-0.05 * max, 1.15 * max];
+  return [-0.05 * max, 1.1 * max];
 };
 
-/** One model on the latency / FLOPs plane. */
-export interface LatencyPoint { label: string; macs: number; latencyMs: number; accuracy?: number }
+/** One model on the latency / FLOPs plane; `color` keeps a model's colour from other charts of the notebook. */
+export interface LatencyPoint { label: string; macs: number; latencyMs: number; accuracy?: number; color?: string }
+
+// Plotly's first colours: a model without its own colour takes the next one
+const modelColors = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
 /**
- * Latency against MACs, one labelled point per model (e.g. baseline and each normalizer); colour = accuracy when all have one.
+ * Latency against MACs, one point per model (e.g. baseline and each normalizer), named in the legend in the given
+ * order with its accuracy when known (legend names never overlap, as labels beside close points would).
  * @example show(latencyVsFlops([{label: 'baseline', macs: 4.1e7, latencyMs: 12.5}, {label: 'memory', macs: 2e7, latencyMs: 7.1}]));
  */
 export function latencyVsFlops(points: readonly LatencyPoint[]): Figure {
-  const accuracy = points.every((p) => p.accuracy !== undefined) ? points.map((p) => p.accuracy as number) : undefined;
   return {
-    data: [{
-      type: 'scatter', mode: 'markers+text', x: points.map((p) => p.macs / 1e6), y: points.map((p) => p.latencyMs),
-      text: points.map((p) => p.label), textposition: 'top center',
-      customdata: points.map((p) => (p.accuracy === undefined ? '' : `<br>accuracy ${(100 * p.accuracy).toFixed(2)}%`)),
-      hovertemplate: '%{text}: %{x:.2f} MMACs, %{y:.2f} ms%{customdata}<extra></extra>',
-      marker: {size: 12, ...(accuracy ? {color: accuracy, colorscale: 'Viridis', showscale: true, colorbar: {title: {text: 'accuracy'}}} : {})},
-    }],
+    data: points.map((p, i) => ({
+      type: 'scatter', mode: 'markers', name: p.accuracy === undefined ? p.label : `${p.label}: accuracy ${(100 * p.accuracy).toFixed(1)}%`,
+      x: [p.macs / 1e6], y: [p.latencyMs], hovertemplate: '%{fullData.name}<br>%{x:.2f} MMACs, %{y:.2f} ms<extra></extra>',
+      marker: {size: 13, color: p.color ?? modelColors[i % modelColors.length], symbol: i === 0 ? 'diamond' : 'circle', line: {width: 1, color: 'white'}},
+    })),
     layout: {
       title: {text: 'Latency against FLOPs'},
-      // from just below 0, so the two 0 tick labels do not meet at the corner; room above for the point labels
+      legend: legendAbove,
+      // from just below 0, so the two 0 tick labels do not meet at the corner
       xaxis: {title: {text: 'MMACs per sample'}, range: padded(points.map((p) => p.macs / 1e6))},
       yaxis: {title: {text: 'latency (ms)'}, range: padded(points.map((p) => p.latencyMs))},
     },

@@ -1,11 +1,15 @@
+// Plotly's Dark24 qualitative palette: 24 colours that read on white, neighbours far apart
+const dark24 = ['#2E91E5', '#E15F99', '#1CA71C', '#FB0D0D', '#DA16FF', '#222A2A', '#B68100', '#750D86', '#EB663B', '#511CFB', '#00A08B', '#FB00D1',
+  '#FC0080', '#B2828D', '#6C7C32', '#778AAE', '#862A16', '#A777F1', '#620042', '#1616A7', '#DA60CA', '#6C4516', '#0D2A63', '#AF0038'];
+
 /**
- * Colour of channel space `id`, the same in every chart: hues a golden angle apart, so neighbouring (by depth)
- * spaces differ most and no two spaces share a colour however many there are; lightness alternates in threes.
- * @example spaceColor(0) // 'hsl(210, 65%, 42%)'
+ * Colour of channel space `id`, the same in every chart: Dark24 for the first 24 spaces, then hues a golden angle
+ * apart (no two spaces share a colour however many there are; neighbours by depth differ most).
+ * @example spaceColor(0) // '#2E91E5'
  */
 export function spaceColor(id: number): string {
-  const hue = Math.round((210 + id * 137.508) % 360);
-  return `hsl(${hue}, 65%, ${[42, 55, 34][id % 3]}%)`;
+  if (id < dark24.length) return dark24[id];
+  return `hsl(${Math.round((id * 137.508) % 360)}, 70%, ${[40, 28][id % 2]}%)`;
 }
 
 /** Grey for what belongs to no channel space (legend keys, the 'before' bars). */
