@@ -89,7 +89,7 @@ export function latencyVsFlops(points: readonly LatencyPoint[]): Figure {
     })),
     layout: {
       title: {text: 'Latency against FLOPs'},
-      legend: legendAbove,
+      showlegend: true,
       // from just below 0, so the two 0 tick labels do not meet at the corner
       xaxis: {title: {text: 'MMACs per sample'}, range: padded(points.map((p) => p.macs / 1e6))},
       yaxis: {title: {text: 'latency (ms)'}, range: padded(points.map((p) => p.latencyMs))},

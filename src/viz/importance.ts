@@ -30,6 +30,12 @@ const spaceName = (spaces?: Space[]) => (s: number): string => {
   return producer ? `space ${s}: ${producer}` : `space ${s}`;
 };
 
+// log-axis ticks: 1, 2, 5 per decade over a short range, whole decades only over a long one (no crowded labels)
+const logTicks = (values: number[]): 'D2' | 1 => {
+  const logs = values.map(Math.log10);
+  return Math.max(...logs) - Math.min(...logs) > 3 ? 1 : 'D2';
+};
+
 // values at 0 (e.g. a space no loss gradient reached) have no logarithm: counted in the title instead of drawn
 const zerosNote = (zeros: number): string => (zeros ? ` · ${zeros} units at 0 not drawn` : '');
 
@@ -71,7 +77,7 @@ export function importanceHistogram(ranked: Ranked, opts: HistogramOptions = {})
       height: heightForRows(rows.length),
       showlegend: true,
       legend: {orientation: 'h', x: 1, xanchor: 'right', y: 1.02, yanchor: 'bottom'},
-      xaxis: {title: {text: valueTitle[value](ranked.normalizer)}, type: 'log', exponentformat: 'power', dtick: 'D2'},
+      xaxis: {title: {text: valueTitle[value](ranked.normalizer)}, type: 'log', exponentformat: 'power', dtick: logTicks(data.flatMap((t) => t.x as number[]))},
       yaxis: {type: 'category', categoryorder: 'array', categoryarray: rows.map((r) => r.name), autorange: 'reversed', automargin: true, ticksuffix: ' '},
     },
   };

@@ -24,5 +24,5 @@ const framePx = 190;
  */
 export const heightForRows = (rows: number, rowPx = 22): number => Math.max(360, framePx + rowPx * rows);
 
-/** A horizontal legend above the plot, under the title: it never hides rows or needs a scrollbar. */
+/** A horizontal legend above the plot, under the title, for a few short entries (one line): it never hides rows or needs a scrollbar. */
 export const legendAbove = {orientation: 'h', x: 0, xanchor: 'left', y: 1.02, yanchor: 'bottom'} as const;
