@@ -126,15 +126,13 @@ export interface ChannelsOptions {
 export function channelsPerLayer(before: ChannelSource, after: ChannelSource, opts: ChannelsOptions = {}): Figure {
   const [b, a] = [channelMap(before), channelMap(after)];
   const names = [...b.keys()];
-  const space = (layer: string) => opts.spaces?.find((s) => s.producers.includes(layer));
-  const colors = names.map((n) => { const s = space(n); return s ? spaceColor(s.id) : '#1f77b4'; });
-  const label = (n: string) => { const s = space(n); return s ? `${n} (space ${s.id})` : n; };
+  const written = names.map((n) => opts.spaces?.find((s) => s.producers.includes(n)));
   return {
     data: [
       {type: 'bar', orientation: 'h', name: 'before', x: names.map((n) => b.get(n) as number), y: names, width: 0.8, marker: {color: '#dddddd', line: {color: neutral, width: 1}},
         hovertemplate: '%{y}: %{x} channels before<extra></extra>'},
-      {type: 'bar', orientation: 'h', name: 'after', x: names.map((n) => a.get(n) ?? null), y: names, width: 0.5, marker: {color: colors},
-        text: names.map(label), hovertemplate: '%{text}: %{x} channels after<extra></extra>', textposition: 'none'},
+      {type: 'bar', orientation: 'h', name: 'after', x: names.map((n) => a.get(n) ?? null), y: names, width: 0.5, marker: {color: written.map((s) => (s ? spaceColor(s.id) : '#1f77b4'))},
+        text: names.map((n, i) => (written[i] ? `${n} (space ${written[i]!.id})` : n)), hovertemplate: '%{text}: %{x} channels after<extra></extra>', textposition: 'none'},
     ],
     layout: {
       title: {text: `Output channels per layer${opts.spaces ? ' (colour: the space it writes)' : ''}`},
