@@ -10,7 +10,7 @@ export interface HistogramOptions {
   /** Row name of a space index; spaces with the same name share a row (e.g. one per stage). Default: the space (and its first producer). */
   label?: (space: number) => string;
   /** The model's spaces (p.group()): rows are then named by their first producer. */
-  spaces?: Space[];
+  spaces?: readonly Space[];
 }
 
 /** Rows of a distribution chart: each row's name, colour (of its shallowest space) and members, shallowest first. */
@@ -25,9 +25,9 @@ function rowsByDepth(units: readonly RankedUnit[], label: (space: number) => str
   return [...rows.values()].sort((a, b) => a.first - b.first).map((r) => ({name: r.name, color: spaceColor(r.first), items: r.items}));
 }
 
-const spaceName = (spaces?: Space[]) => (s: number): string => {
-  const producer = spaces?.[s]?.producers[0];
-  return producer ? `space ${s}: ${producer}` : `space ${s}`;
+const spaceName = (spaces: readonly Space[] = []) => {
+  const producer = new Map(spaces.map((s) => [s.id, s.producers[0]]));
+  return (s: number): string => (producer.get(s) ? `space ${s}: ${producer.get(s)}` : `space ${s}`);
 };
 
 // log-axis ticks: 1, 2, 5 per decade over a short range, whole decades only over a long one (no crowded labels)
