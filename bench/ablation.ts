@@ -21,7 +21,7 @@ import {compareLatency, countCosts, measureInBrowser} from '../src/measure';
 import {LatencyModel, pruner} from '../src/prune';
 import {costsAt} from '../src/prune/costs';
 import {evaluate, loadModel} from '../src/train';
-import {resultFile, writeResult} from './common';
+import {continueFlags, resultFile, writeResult} from './common';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -71,7 +71,7 @@ async function prune(models: string[], names: string[], work: string): Promise<v
       const out = path.join(work, model, variant);
       if (fs.existsSync(path.join(out, 'report.json'))) continue;
       process.stderr.write(`[ablation] ${model} ${variant}\n`);
-      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), 'prune', '--model', startingPoint(model), ...variants[variant], ...common, '--out', out, '--resume'],
+      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), 'prune', '--model', startingPoint(model), ...variants[variant], ...common, '--out', out, ...continueFlags(out, path.join(out, 'checkpoint'))],
         {stdio: ['ignore', 'ignore', 'inherit']});
       if (r.status !== 0) throw new Error(`gfp prune failed for ${model} ${variant} (exit ${r.status}); rerun to resume`);
     }
@@ -99,7 +99,7 @@ async function trainMore(models: string[], names: string[], work: string, epochs
       if (!fs.existsSync(path.join(from, 'model.json')) || extraAccuracy(work, model, variant, epochs)) continue;
       process.stderr.write(`[ablation] ${model} ${variant}: ${epochs} more epochs\n`);
       const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), 'train', '--model', from, '--epochs', String(epochs), '--lr', arg('extra-lr', '0.01'),
-        '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : []), '--out', out, '--resume'], {stdio: ['ignore', 'ignore', 'inherit']});
+        '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : []), '--out', out, ...continueFlags(out)], {stdio: ['ignore', 'ignore', 'inherit']});
       if (r.status !== 0) throw new Error(`gfp train failed for ${model} ${variant} (exit ${r.status}); rerun to resume`);
     }
   }

@@ -31,3 +31,11 @@ export function writeResult(name: string, value: unknown): string {
   fs.renameSync(`${file}.tmp`, file);
   return file;
 }
+
+/**
+ * The flag that lets `gfp train|prune --out out` continue: --resume where `checkpointDir` holds a checkpoint,
+ * --overwrite where `out` holds only what a run killed before its first checkpoint left, none for a new folder.
+ * @example spawnSync('gfp', ['prune', ..., '--out', out, ...continueFlags(out, path.join(out, 'checkpoint'))]);
+ */
+export const continueFlags = (out: string, checkpointDir = out): string[] =>
+  fs.existsSync(path.join(checkpointDir, 'checkpoint.json')) ? ['--resume'] : fs.existsSync(out) && fs.readdirSync(out).length ? ['--overwrite'] : [];

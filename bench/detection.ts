@@ -18,7 +18,7 @@ import {loadDetectionDataset} from '../src/cli/tasks';
 import {apDifference, averagePrecision, compareLatency, countCosts, ImageDetections} from '../src/measure';
 import {fpnLevels} from '../src/models';
 import {detect, loadModel} from '../src/train';
-import {writeResult} from './common';
+import {continueFlags, writeResult} from './common';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,21 +42,21 @@ async function main(): Promise<void> {
   const common = ['--dataset', dataset, '--batch-size', '32', '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : [])];
   const baseline = path.resolve(arg('baseline', path.join(work, 'baseline')));
   if (!fs.existsSync(path.join(baseline, 'model.json'))) {
-    gfp(['train', '--model', 'fpn-detector', '--epochs', arg('train-epochs', '24'), ...common, '--out', baseline], 'baseline training');
+    gfp(['train', '--model', 'fpn-detector', '--epochs', arg('train-epochs', '24'), ...common, '--out', baseline, ...continueFlags(baseline)], 'baseline training');
   }
   for (const [variant, normalize] of Object.entries(variants)) {
     const out = path.join(work, variant);
     if (fs.existsSync(path.join(out, 'report.json'))) continue;
     gfp(['prune', '--model', baseline, '--normalize', normalize, '--target-flops', arg('target-flops', '0.5'), '--interval', arg('interval', '10'),
       '--units-per-prune', arg('units-per-prune', '2'), '--finetune-epochs', arg('finetune-epochs', '3'), '--lr', arg('lr', '1e-3'), '--runs', '3',
-      ...common, '--out', out, '--resume'], `pruning (${variant})`);
+      ...common, '--out', out, ...continueFlags(out, path.join(out, 'checkpoint'))], `pruning (${variant})`);
   }
 
   const extraEpochs = Number(arg('extra-epochs', '0'));
   const extraDir = (dir: string): string => `${dir}+${extraEpochs}ep`;
   for (const dir of extraEpochs > 0 ? [baseline, ...Object.keys(variants).map((v) => path.join(work, v))] : []) {
     if (fs.existsSync(path.join(extraDir(dir), 'report.json'))) continue;
-    gfp(['train', '--model', dir, '--epochs', String(extraEpochs), '--lr', arg('extra-lr', arg('lr', '1e-3')), ...common, '--out', extraDir(dir)],
+    gfp(['train', '--model', dir, '--epochs', String(extraEpochs), '--lr', arg('extra-lr', arg('lr', '1e-3')), ...common, '--out', extraDir(dir), ...continueFlags(extraDir(dir))],
       `${extraEpochs} more epochs (${path.basename(dir)})`);
   }
 
