@@ -4,7 +4,6 @@ import {countCosts} from '../measure';
 import {fpnLevels} from '../models';
 import {evaluateDetector, loadCheckpoint, Optimizer, OptimizerName, progress, saveCheckpoint, saveModel, trainDetector} from '../train';
 import {writeFilesAtomic} from '../train/checkpoint';
-import {disposeModel} from '../train/dispose_model';
 import type {DetectorProgress} from '../train/detection';
 import {claimOut} from '../train/out_dir';
 import {resolveModel} from './load';
@@ -108,6 +107,6 @@ async function trainInto(o: TrainDetectorCommandOptions): Promise<DetectorTrainR
     return report;
   } finally {
     optimizer.dispose();
-    if (model) disposeModel(model);
+    if (model) model.dispose();
   }
 }

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import '../models'; // registers GroupConv2D, so loadModel can deserialise zoo models
+import { ownSharedLayers } from '../models'; // also registers GroupConv2D, so loadModel can deserialise zoo models
 import { Optimizer, OptimizerOptions, OptimizerState } from './optimizer';
 import { assertInside, countNonFinite, matchWeights, weightsPath } from './weights_check';
 import { nodeFs, WriteFs } from './write_fs';
@@ -210,7 +210,7 @@ export async function loadModel(dirOrModelJson: string): Promise<tf.LayersModel>
     const layerOf = matchWeights(model, specs, file);
     for (const g of groups) Object.assign(weights, await readGroup(g, file, layerOf));
     model.loadWeights(Object.fromEntries(Object.entries(weights).filter(([name]) => layerOf.has(name))));
-    return model;
+    return ownSharedLayers(model); // a layer applied several times (FPN heads) is counted once, so dispose() frees it
   } catch (e) {
     model.dispose();
     throw e;

@@ -6,7 +6,6 @@ import { byName, zooNames } from '../models';
 import { loadCheckpoint, loadModel, saveCheckpoint, saveModel, writeFilesAtomic } from './checkpoint';
 import { BatchSource, evaluate, fit, NonFiniteLossError } from './loop';
 import { Optimizer, OptimizerName } from './optimizer';
-import { disposeModel } from './dispose_model';
 import { claimOut } from './out_dir';
 import { OutputKind, outputRule } from './output';
 import { progress, Progress, ProgressKind } from './progress';
@@ -271,7 +270,7 @@ async function train(o: TrainModelOptions): Promise<TrainReport> {
     throw new Error(`${e.message}; ${kept}`, { cause: e });
   } finally {
     optimizer.dispose();
-    if (owned && model) disposeModel(model);
+    if (owned && model) model.dispose();
   }
   const final = report(o.epochs, state, data.preprocessing);
   await writeReport(o.out, final);
