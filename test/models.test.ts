@@ -85,15 +85,17 @@ describe('zoo', () => {
       /resnet18/.test(e.message) && zooNames().every((n) => e.message.includes(n)));
   });
 
-  test('seeded builds are identical; another seed differs', () => {
+  test('seeded builds are identical (seed 0, the CLI default, too); another seed differs', () => {
     for (const name of zooNames()) {
       const opts = {inputShape: [8, 8, 3] as [number, number, number], classes: 4};
-      const [a, b, c] = [3, 3, 4].map((seed) => zoo[name]({...opts, seed}));
-      const [wa, wb, wc] = [a, b, c].map((m) => m.getWeights());
-      assert.equal(wa.length, wb.length);
-      wa.forEach((w, i) => assert.equal(maxDiff(w, wb[i]), 0, `${name} weight ${i}`));
-      assert.ok(wa.some((w, i) => maxDiff(w, wc[i]) > 0), `${name}: seed 4 differs from seed 3`);
-      [a, b, c].forEach((m) => m.dispose());
+      for (const seed of [0, 3]) {
+        const [a, b, c] = [seed, seed, seed + 1].map((s) => zoo[name]({...opts, seed: s}));
+        const [wa, wb, wc] = [a, b, c].map((m) => m.getWeights());
+        assert.equal(wa.length, wb.length);
+        wa.forEach((w, i) => assert.equal(maxDiff(w, wb[i]), 0, `${name} seed ${seed} weight ${i}`));
+        assert.ok(wa.some((w, i) => maxDiff(w, wc[i]) > 0), `${name}: seed ${seed + 1} differs from seed ${seed}`);
+        [a, b, c].forEach((m) => m.dispose());
+      }
     }
   });
 

@@ -23,7 +23,8 @@ export class Builder {
   private next: number | undefined;
   constructor(seed?: number) { this.next = seed; }
 
-  private seed(): number | undefined { return this.next === undefined ? undefined : this.next++; }
+  // tfjs's random initializers take a seed of 0 for "no seed" (Math.random), so the seeds handed out start at 1
+  private seed(): number | undefined { return this.next === undefined ? undefined : 1 + this.next++; }
 
   /** Conv2D (or GroupConv2D when groups > 1), no bias. */
   conv(x: Sym, name: string, spec: ConvSpec): Sym {
