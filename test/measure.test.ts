@@ -172,6 +172,28 @@ describe('measure', () => {
     model.dispose();
   });
 
+  it('measures several models interleaved: one Measurement each, costs as measured alone', async () => {
+    const [a, b] = [convNet(), convNet()];
+    const calls: string[] = [];
+    for (const [name, m] of [['a', a], ['b', b]] as const) {
+      const apply = m.apply.bind(m);
+      m.apply = (x, args) => (calls.push(name), apply(x, args));
+    }
+    const before = tf.memory().numTensors;
+    const both = await measure([a, b], {batchSize: [1, 2], runs: 3, warmup: 1});
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal(both.length, 2);
+    both.forEach((m, i) => {
+      const {latency, ...costs} = m;
+      const {latency: _, ...alone} = {...countCosts([a, b][i]), backend: 'cpu', latency: []};
+      assert.deepEqual(costs, alone);
+      assert.deepEqual(latency.map((l) => [l.batchSize, l.runs]), [[1, 3], [2, 3]]);
+    });
+    assert.equal(calls.join(''), 'ab'.repeat(8), 'run by run, a then b, at each batch size');
+    await assert.rejects(measure([], {}), /no model given/);
+    [a, b].forEach((m) => m.dispose());
+  });
+
   it('rejects bad options and undefined shapes, naming them', async () => {
     const model = convNet();
     await assert.rejects(measure(model, {runs: 0}), /runs must be an integer >= 1/);
