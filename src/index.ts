@@ -1,6 +1,6 @@
 // Public API of group-fisher-pruning: re-exports only.
-export {useBackend, backendsAvailable, installedPatches, layerPatches} from './backend';
-export type {BackendName, PatchName, UseBackendOptions} from './backend';
+export {useBackend, backendsAvailable, installedPatches, layerPatches, wasmThreads} from './backend';
+export type {BackendName, PatchName, BackendOptions} from './backend';
 export * as data from './data';
 export * as models from './models';
 export * as train from './train';

@@ -4,10 +4,21 @@ import './kernels';
 import './gradients';
 import {installPatches, uninstallPatches} from './patches';
 import {registerWebgpuKernels} from './kernels/webgpu';
+import {registerThreadedWasm, requestThreads} from './threads';
+
+registerThreadedWasm();
 
 /** Backends this package can start; 'auto' takes the first that starts of tensorflow, webgpu, wasm, cpu. */
 export type BackendName = 'auto' | 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';
 type ConcreteBackend = Exclude<BackendName, 'auto'>;
+
+/** Options of {@link useBackend}. */
+export interface BackendOptions {
+  /** Threads of the wasm backend (1 to 8; default all available cores), fixed once wasm started in this process. */
+  threads?: number;
+  /** Install the tf.layers patches of patches.ts (faster training calls, BatchNorm without scale). Default true. */
+  patches?: boolean;
+}
 
 /** Preference order of 'auto'. */
 const AUTO_ORDER: ConcreteBackend[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -107,18 +118,13 @@ export async function backendsAvailable(): Promise<string[]> {
   return names;
 }
 
-/** Options of useBackend(). */
-export interface UseBackendOptions {
-  /** Install the tf.layers patches of patches.ts (faster training calls, BatchNorm without scale). Default true. */
-  patches?: boolean;
-}
-
 /**
- * Starts a tf backend and returns its name; 'auto' takes the fastest that starts here. Installs the layer
- * patches (patches.ts) unless `patches: false`.
- * @example const name = await useBackend('auto'); // 'wasm' on a machine without a GPU
+ * Starts a tf backend and returns its name; 'auto' takes the fastest that starts here. `threads` sets how many
+ * cores wasm uses (other backends ignore it); the layer patches (patches.ts) are installed unless `patches: false`.
+ * @example const name = await useBackend('wasm', {threads: 2}); // 'wasm' on two cores
  */
-export async function useBackend(name: BackendName = 'auto', options: UseBackendOptions = {}): Promise<string> {
+export async function useBackend(name: BackendName = 'auto', options: BackendOptions = {}): Promise<string> {
+  requestThreads(options.threads);
   if (options.patches === false) uninstallPatches();
   else installPatches();
   if (name === 'auto') {

@@ -18,7 +18,7 @@ export interface SimdKernels {
   channelSums(x: number, out: number, scratch: number, outer: number, n: number, c: number, scale: number): void;
 }
 
-type Internals = {wasm: {asm?: {memory?: WebAssembly.Memory}}; dataIdMap: {get(id: object): {memoryOffset: number}}};
+type Internals = {wasm: {asm?: {memory?: WebAssembly.Memory}; wasmMemory?: WebAssembly.Memory}; dataIdMap: {get(id: object): {memoryOffset: number}}};
 const loaded = new WeakMap<object, SimdKernels | null>();
 let enabled = true;
 
@@ -32,7 +32,7 @@ export function useSimd(on: boolean): void {
 
 /**
  * Our SIMD kernels instantiated on this wasm backend's own memory (built by `npm run build` into
- * simd.wasm beside this file), or null where they cannot be (no file, a tfjs that hides its memory):
+ * simd.wasm beside this file, and simd_shared.wasm for the threaded build's shared memory), or null where they cannot be (no file, a tfjs that hides its memory):
  * callers then take their slower composed path.
  * @example const k = simdKernels(backend); if (k) k.clipGrad(offsetOf(backend, x), ...);
  */
@@ -40,8 +40,9 @@ export function simdKernels(backend: BackendWasm): SimdKernels | null {
   if (!enabled) return null;
   if (!loaded.has(backend)) {
     let kernels: SimdKernels | null = null;
-    const memory = (backend as unknown as Internals).wasm.asm?.memory;
-    const file = path.join(__dirname, 'simd.wasm');
+    const wasm = (backend as unknown as Internals).wasm;
+    const memory = wasm.asm?.memory ?? wasm.wasmMemory; // the threaded build imports its memory
+    const file = path.join(__dirname, memory?.buffer instanceof SharedArrayBuffer ? 'simd_shared.wasm' : 'simd.wasm');
     if (memory instanceof WebAssembly.Memory && fs.existsSync(file)) {
       kernels = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), {env: {memory}}).exports as unknown as SimdKernels;
     }
