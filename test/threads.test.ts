@@ -1,0 +1,94 @@
+import {test} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawnSync} from 'child_process';
+import * as tf from '@tensorflow/tfjs';
+import {useBackend, wasmThreads} from '../src/backend';
+import {simdKernels} from '../src/backend/kernels/simd';
+import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
+import {zoo} from '../src/models';
+import {pruner} from '../src/prune';
+import {forwardOf, Optimizer, trainStep} from '../src/train';
+
+/** Set in the child processes this file starts: the thread count they run. */
+const CHILD = 'GFP_THREADS_CHILD';
+
+/** What a child reports: the threads it ran, losses of each model's steps, its Fisher ranking and predictions. */
+interface ChildResult { threads: number; simd: boolean; losses: Record<string, number[]>; ranking: Record<string, string[]>; predict: number[] }
+
+/** Deterministic batch of `n` 16x16x3 images and one-hot labels. */
+function batch(n: number, seed: number): {xs: tf.Tensor4D; ys: tf.Tensor2D; labels: Int32Array} {
+  const labels = Int32Array.from({length: n}, (_, i) => (i * 7 + seed) % 10);
+  const xs = tf.tensor4d(Float32Array.from({length: n * 16 * 16 * 3}, (_, i) => Math.sin(i * 0.37 + seed)), [n, 16, 16, 3]);
+  return {xs, ys: tf.oneHot(labels, 10).toFloat() as tf.Tensor2D, labels};
+}
+
+/** Three SGD steps, then two Fisher steps and the ranking, of a zoo model; a tfjs-layers trainOnBatch and predict. */
+async function child(threads: number): Promise<ChildResult> {
+  await useBackend('wasm', {threads});
+  const result: ChildResult = {threads: wasmThreads()!, simd: simdKernels(tf.backend() as BackendWasm) != null, losses: {}, ranking: {}, predict: []};
+  for (const name of ['resnet20', 'mobilenetv2'] as const) {
+    const model = zoo[name]({inputShape: [16, 16, 3], classes: 10, seed: 3});
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const optimizer = new Optimizer({name: 'sgd', momentum: 0.9});
+    result.losses[name] = [];
+    for (let s = 0; s < 3; s++) {
+      const b = batch(32, s);
+      result.losses[name].push((await trainStep({forward: forwardOf(model), variables, optimizer, lr: 0.05}, b)).loss);
+      tf.dispose([b.xs, b.ys]);
+    }
+    const p = pruner(model, {inputShape: [16, 16, 3]});
+    await p.score([batch(32, 10), batch(32, 11)]);
+    result.ranking[name] = p.normalize('memory').units.map((u) => `${u.space}:${u.unit}`);
+    optimizer.dispose();
+    model.dispose();
+  }
+  // the path tfjs users call: compile, trainOnBatch, predict
+  const plain = tf.sequential({layers: [
+    tf.layers.conv2d({inputShape: [16, 16, 3], filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.heNormal({seed: 1})}),
+    tf.layers.depthwiseConv2d({kernelSize: 3, padding: 'same', depthwiseInitializer: tf.initializers.heNormal({seed: 2})}),
+    tf.layers.globalAveragePooling2d({}), tf.layers.dense({units: 10, kernelInitializer: tf.initializers.glorotUniform({seed: 3})})]});
+  plain.compile({optimizer: tf.train.sgd(0.1), loss: 'categoricalCrossentropy'});
+  const b = batch(32, 20);
+  result.losses.trainOnBatch = [await plain.trainOnBatch(b.xs, b.ys), await plain.trainOnBatch(b.xs, b.ys)] as number[];
+  const out = plain.predict(b.xs) as tf.Tensor;
+  result.predict = Array.from(await out.data());
+  tf.dispose([b.xs, b.ys, out]);
+  return result;
+}
+
+/** Runs this file as a child process on `threads` threads and returns its report. */
+function runChild(threads: number): ChildResult {
+  const r = spawnSync(process.execPath, [__filename], {env: {...process.env, [CHILD]: String(threads)}, encoding: 'utf8', timeout: 240_000});
+  // a timeout (status null) would mean a worker thread kept Node alive
+  assert.equal(r.status, 0, `child on ${threads} thread(s) exited with ${r.status} (${r.signal ?? ''}): ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+}
+
+if (process.env[CHILD]) {
+  void child(Number(process.env[CHILD])).then((r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+} else {
+  test('training, Fisher and tfjs-layers steps give the same results on 1 and 2 wasm threads, and Node exits', () => {
+    const [one, two] = [runChild(1), runChild(2)];
+    assert.equal(one.threads, 1);
+    assert.equal(two.threads, 2);
+    assert.ok(one.simd && two.simd, 'our SIMD kernels run on both builds');
+    for (const name of Object.keys(one.losses)) {
+      one.losses[name].forEach((l, i) => assert.ok(Math.abs(l - two.losses[name][i]) <= 1e-5, `${name} step ${i}: loss ${l} on 1 thread, ${two.losses[name][i]} on 2`));
+    }
+    for (const name of Object.keys(one.ranking)) assert.deepEqual(two.ranking[name], one.ranking[name], `${name}: Fisher ranking`);
+    one.predict.forEach((v, i) => assert.ok(Math.abs(v - two.predict[i]) <= 1e-5, `predict[${i}]: ${v} vs ${two.predict[i]}`));
+  });
+
+  test('useBackend refuses a bad thread count, and another count once wasm runs, leaving tensors as they were', async () => {
+    for (const threads of [0, 1.5, 9]) {
+      await assert.rejects(useBackend('wasm', {threads}), /threads .*expected an integer from 1 to 8/);
+    }
+    await useBackend('wasm');
+    const before = tf.memory().numTensors;
+    const running = wasmThreads()!;
+    assert.ok(running >= 1);
+    await useBackend('wasm', {threads: running}); // the same count is fine
+    await assert.rejects(useBackend('wasm', {threads: running === 1 ? 2 : 1}), /already runs \d+ thread\(s\).*new process/);
+    assert.equal(tf.memory().numTensors, before);
+  });
+}
