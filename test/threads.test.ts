@@ -1,6 +1,8 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawnSync} from 'child_process';
+import * as os from 'os';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend, wasmThreads} from '../src/backend';
 import {simdKernels} from '../src/backend/kernels/simd';
@@ -77,6 +79,17 @@ if (process.env[CHILD]) {
     }
     for (const name of Object.keys(one.ranking)) assert.deepEqual(two.ranking[name], one.ranking[name], `${name}: Fisher ranking`);
     one.predict.forEach((v, i) => assert.ok(Math.abs(v - two.predict[i]) <= 1e-5, `predict[${i}]: ${v} vs ${two.predict[i]}`));
+  });
+
+  test('gfp info --json reports the threads wasm runs: --threads N, else all cores', () => {
+    const info = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'gfp.js'), 'info', '--json', '--backend', 'wasm', ...args], {encoding: 'utf8'});
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as {threads: number};
+    };
+    assert.equal(info('--threads', '1').threads, 1);
+    assert.equal(info('--threads', '3').threads, 3);
+    assert.equal(info().threads, Math.min(os.availableParallelism(), 8));
   });
 
   test('useBackend refuses a bad thread count, and another count once wasm runs, leaving tensors as they were', async () => {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {Command, Option} from 'commander';
-import {backendsAvailable, BackendName, installedPatches, layerPatches, useBackend} from '../backend';
+import {backendsAvailable, BackendName, installedPatches, layerPatches, MAX_THREADS, useBackend, wasmThreads} from '../backend';
 import {group} from '../graph';
 import {BrowserBackend, compareLatency, countCosts, measure, measureInBrowser} from '../measure';
 import * as fs from 'fs';
@@ -16,6 +16,9 @@ import {isDetectionDataset, pruneTask} from './tasks';
 import {trainDetectorCommand} from './train_detector';
 
 const backends: BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
+
+/** The --threads flag of the commands that start a backend. */
+const threadsOption = (): Option => new Option('--threads <n>', `wasm threads, 1 to ${MAX_THREADS} (default: all cores)`).argParser(int('--threads'));
 
 /** What `gfp prune --resume` needs besides the weights and the optimizer. */
 interface PruneCheckpoint { config: Record<string, unknown>; baseline: Record<string, number>; run: RunCheckpoint; latency?: LatencyModel }
@@ -35,6 +38,7 @@ function modelCommand(cmd: Command): Command {
     .option('--input-shape <h,w,c>', 'input shape of a named model (default 28,28,1; fpn-detector 64,64,1)', parseShape)
     .option('--classes <n>', 'classes of a zoo model', int('--classes'), 10)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(backends).default('auto'))
+    .addOption(threadsOption())
     .option('--json', 'print JSON on stdout');
 }
 
@@ -102,12 +106,16 @@ export async function main(argv: string[]): Promise<void> {
 
   program.command('info').description('version and backends')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(backends).default('auto'))
+    .addOption(threadsOption())
     .option('--json', 'print JSON on stdout')
     .action(async (o) => {
-      const backend = await useBackend(o.backend);
+      const backend = await useBackend(o.backend, {threads: o.threads});
+      // threads are ours to set on wasm only (cpu runs on one)
+      const threads = backend === 'wasm' ? wasmThreads() : backend === 'cpu' ? 1 : null;
       const patches = installedPatches();
-      const info = {version, tfjs: tf.version.tfjs, backend, available: await backendsAvailable(), patches};
-      print(o.json, info, () => `group-fisher-pruning ${version} (tfjs ${info.tfjs})\nbackend: ${backend}\navailable: ${info.available.join(', ')}\n` +
+      const info = {version, tfjs: tf.version.tfjs, backend, threads, available: await backendsAvailable(), patches};
+      print(o.json, info, () => `group-fisher-pruning ${version} (tfjs ${info.tfjs})\nbackend: ${backend}\nthreads: ${threads ?? 'set by the backend'}\n` +
+        `available: ${info.available.join(', ')}\n` +
         `tf.layers patches: ${patches.length ? patches.map((n) => `\n  ${n} (${layerPatches[n].className}): ${layerPatches[n].purpose}`).join('') : 'none'}`);
     });
 
@@ -125,10 +133,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--seed <n>', 'seed', num('--seed', 'integer'), 0)
     .option('--limit <n>', 'use only the first N samples of each split', int('--limit'))
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(backends).default('auto'))
+    .addOption(threadsOption())
     .option('--json', 'print the report as JSON on stdout')
     .action(async (o) => {
       await checkOut(o.out, {resume: o.resume, overwrite: o.overwrite, models: [o.model]});
-      await useBackend(o.backend);
+      await useBackend(o.backend, {threads: o.threads});
       const dataOpts = dataOptions(o);
       if (isDetectionDataset(datasetName(dataOpts))) {
         const r = await trainDetectorCommand(o);
@@ -152,7 +161,7 @@ export async function main(argv: string[]): Promise<void> {
 
   modelCommand(program.command('groups').description('channel spaces of a model: producers, consumers, channels, unit, prunable'))
     .action(async (o) => {
-      await useBackend(o.backend);
+      await useBackend(o.backend, {threads: o.threads});
       const model = await resolveModel(o.model, o.inputShape, o.classes);
       const spaces = group(model).spaces.map(({id, producers, consumers, channels, units, unit, prunable, reason}) =>
         ({id, producers, consumers, channels, units, unit, prunable, ...(reason ? {reason} : {})}));
@@ -167,7 +176,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--batches <n>', 'batches', int('--batches'), 4)
     .option('--batch-size <n>', 'batch size', int('--batch-size'), 64)
     .action(async (o) => {
-      await useBackend(o.backend);
+      await useBackend(o.backend, {threads: o.threads});
       const loaded = await modelAndData(o.model, dataOptions(o), o.inputShape);
       const {model} = loaded;
       const data = loaded.data[o.split as 'train' | 'test'];
@@ -184,7 +193,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--browser', 'time it in headless Chromium instead of Node')
     .option('--browser-backends <list>', 'with --browser: wasm, webgl, webgpu (comma separated)', 'wasm')
     .action(async (o) => {
-      await useBackend(o.backend);
+      await useBackend(o.backend, {threads: o.threads});
       const dataOpts = dataOptions(o);
       // with data: a zoo model is built for it, a model from disk is checked against it
       const model = dataOpts.dataset === undefined && dataOpts.data === undefined ? await resolveModel(o.model, o.inputShape, o.classes)
@@ -226,7 +235,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--overwrite', overwriteHelp)
     .action(async (o) => {
       const release = await claimOut(o.out, {resume: o.resume, overwrite: o.overwrite, models: [o.model], checkpoint: path.join(o.out, 'checkpoint')});
-      const backend = await useBackend(o.backend);
+      const backend = await useBackend(o.backend, {threads: o.threads});
       const dataOpts = dataOptions(o);
       const ckptDir = path.join(o.out, 'checkpoint');
       const resumed = o.resume && (await hasCheckpoint(ckptDir)) ? await loadCheckpoint<PruneCheckpoint>(ckptDir) : undefined;
