@@ -219,13 +219,14 @@ export function clipGrad(x: usize, dy: usize, dx: usize, n: i32, lo: f32, hi: f3
  * dW [kh, kw, Ci, Co] of a conv2d, Ci a multiple of 4 and Co of 8, with
  * stride (sh, sw) and top/left padding (pt, pl). A few images at a time, each tile of 4 input by 8
  * output channels of one tap is held in eight registers while it sums x * dy over their pixels (which
- * stay in cache across the tiles).
+ * stay in cache across the tiles). Only tiles [t0, t1) of every tap (tile t: input channels 4 * (t / (Co / 8)),
+ * output channels 8 * (t % (Co / 8))), added to dW, which the caller zeroed: threads split the tiles.
  */
 export function convFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w: i32, ci: i32, co: i32,
-  ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32): void {
+  ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32, t0: i32, t1: i32): void {
   const xPix = <usize>ci << 2;
   const dPix = <usize>co << 2;
-  memory.fill(dw, 0, <usize>(kh * kw * ci * co) << 2);
+  const rowTiles = co >> 3;
   // images per pass: as many as keep their x and dy within ~256 KB of cache
   const group = max(1, 262144 / ((h * w * ci + ho * wo * co) * 4));
   for (let n0 = 0; n0 < b; n0 += group) {
@@ -238,36 +239,36 @@ export function convFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w
         const oxHi = last < 0 ? 0 : min(wo, last / sw + 1);
         if (oxLo >= oxHi) continue;
         const tap = dw + <usize>((ky * kw + kx) * ci * co) * 4;
-        for (let c0 = 0; c0 < ci; c0 += 4) {
-          for (let o0 = 0; o0 < co; o0 += 8) {
-            const r0 = tap + <usize>(c0 * co + o0) * 4;
-            const r1 = r0 + dPix;
-            const r2 = r1 + dPix;
-            const r3 = r2 + dPix;
-            let a00 = v128.load(r0), a01 = v128.load(r0, 16), a10 = v128.load(r1), a11 = v128.load(r1, 16);
-            let a20 = v128.load(r2), a21 = v128.load(r2, 16), a30 = v128.load(r3), a31 = v128.load(r3, 16);
-            for (let n = n0; n < n1; n++) {
-              const xImage = x + <usize>(n * h * w) * xPix;
-              const dImage = dy + <usize>(n * ho * wo) * dPix;
-              for (let oy = 0; oy < ho; oy++) {
-                const iy = oy * sh - pt + ky;
-                if (iy < 0 || iy >= h) continue;
-                let xp = xImage + <usize>(iy * w + oxLo * sw - pl + kx) * xPix + (<usize>c0 << 2);
-                let dp = dImage + <usize>(oy * wo + oxLo) * dPix + (<usize>o0 << 2);
-                const xStep = <usize>sw * xPix;
-                for (let ox = oxLo; ox < oxHi; ox++, xp += xStep, dp += dPix) {
-                  const d0 = v128.load(dp), d1 = v128.load(dp, 16);
-                  const x0 = v128.load32_splat(xp), x1 = v128.load32_splat(xp, 4), x2 = v128.load32_splat(xp, 8), x3 = v128.load32_splat(xp, 12);
-                  a00 = f32x4.add(a00, f32x4.mul(x0, d0)); a01 = f32x4.add(a01, f32x4.mul(x0, d1));
-                  a10 = f32x4.add(a10, f32x4.mul(x1, d0)); a11 = f32x4.add(a11, f32x4.mul(x1, d1));
-                  a20 = f32x4.add(a20, f32x4.mul(x2, d0)); a21 = f32x4.add(a21, f32x4.mul(x2, d1));
-                  a30 = f32x4.add(a30, f32x4.mul(x3, d0)); a31 = f32x4.add(a31, f32x4.mul(x3, d1));
-                }
+        for (let t = t0; t < t1; t++) {
+          const c0 = (t / rowTiles) << 2;
+          const o0 = (t % rowTiles) << 3;
+          const r0 = tap + <usize>(c0 * co + o0) * 4;
+          const r1 = r0 + dPix;
+          const r2 = r1 + dPix;
+          const r3 = r2 + dPix;
+          let a00 = v128.load(r0), a01 = v128.load(r0, 16), a10 = v128.load(r1), a11 = v128.load(r1, 16);
+          let a20 = v128.load(r2), a21 = v128.load(r2, 16), a30 = v128.load(r3), a31 = v128.load(r3, 16);
+          for (let n = n0; n < n1; n++) {
+            const xImage = x + <usize>(n * h * w) * xPix;
+            const dImage = dy + <usize>(n * ho * wo) * dPix;
+            for (let oy = 0; oy < ho; oy++) {
+              const iy = oy * sh - pt + ky;
+              if (iy < 0 || iy >= h) continue;
+              let xp = xImage + <usize>(iy * w + oxLo * sw - pl + kx) * xPix + (<usize>c0 << 2);
+              let dp = dImage + <usize>(oy * wo + oxLo) * dPix + (<usize>o0 << 2);
+              const xStep = <usize>sw * xPix;
+              for (let ox = oxLo; ox < oxHi; ox++, xp += xStep, dp += dPix) {
+                const d0 = v128.load(dp), d1 = v128.load(dp, 16);
+                const x0 = v128.load32_splat(xp), x1 = v128.load32_splat(xp, 4), x2 = v128.load32_splat(xp, 8), x3 = v128.load32_splat(xp, 12);
+                a00 = f32x4.add(a00, f32x4.mul(x0, d0)); a01 = f32x4.add(a01, f32x4.mul(x0, d1));
+                a10 = f32x4.add(a10, f32x4.mul(x1, d0)); a11 = f32x4.add(a11, f32x4.mul(x1, d1));
+                a20 = f32x4.add(a20, f32x4.mul(x2, d0)); a21 = f32x4.add(a21, f32x4.mul(x2, d1));
+                a30 = f32x4.add(a30, f32x4.mul(x3, d0)); a31 = f32x4.add(a31, f32x4.mul(x3, d1));
               }
             }
-            v128.store(r0, a00); v128.store(r0, a01, 16); v128.store(r1, a10); v128.store(r1, a11, 16);
-            v128.store(r2, a20); v128.store(r2, a21, 16); v128.store(r3, a30); v128.store(r3, a31, 16);
           }
+          v128.store(r0, a00); v128.store(r0, a01, 16); v128.store(r1, a10); v128.store(r1, a11, 16);
+          v128.store(r2, a20); v128.store(r2, a21, 16); v128.store(r3, a30); v128.store(r3, a31, 16);
         }
       }
     }

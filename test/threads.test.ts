@@ -6,6 +6,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend, wasmThreads} from '../src/backend';
 import {simdKernels} from '../src/backend/kernels/simd';
+import {kernelThreads} from '../src/backend/kernels/split';
 import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 import {zoo} from '../src/models';
 import {pruner} from '../src/prune';
@@ -15,7 +16,7 @@ import {forwardOf, Optimizer, trainStep} from '../src/train';
 const CHILD = 'GFP_THREADS_CHILD';
 
 /** What a child reports: the threads it ran, losses of each model's steps, its Fisher ranking and predictions. */
-interface ChildResult { threads: number; simd: boolean; losses: Record<string, number[]>; ranking: Record<string, string[]>; predict: number[] }
+interface ChildResult { threads: number; simd: boolean; kernelThreads: number; losses: Record<string, number[]>; ranking: Record<string, string[]>; predict: number[] }
 
 /** Deterministic batch of `n` 16x16x3 images and one-hot labels. */
 function batch(n: number, seed: number): {xs: tf.Tensor4D; ys: tf.Tensor2D; labels: Int32Array} {
@@ -27,7 +28,8 @@ function batch(n: number, seed: number): {xs: tf.Tensor4D; ys: tf.Tensor2D; labe
 /** Three SGD steps, then two Fisher steps and the ranking, of a zoo model; a tfjs-layers trainOnBatch and predict. */
 async function child(threads: number): Promise<ChildResult> {
   await useBackend('wasm', {threads});
-  const result: ChildResult = {threads: wasmThreads()!, simd: simdKernels(tf.backend() as BackendWasm) != null, losses: {}, ranking: {}, predict: []};
+  const result: ChildResult = {threads: wasmThreads()!, simd: simdKernels(tf.backend() as BackendWasm) != null,
+    kernelThreads: kernelThreads(tf.backend() as BackendWasm), losses: {}, ranking: {}, predict: []};
   for (const name of ['resnet20', 'mobilenetv2'] as const) {
     const model = zoo[name]({inputShape: [16, 16, 3], classes: 10, seed: 3});
     const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -74,6 +76,7 @@ if (process.env[CHILD]) {
     assert.equal(one.threads, 1);
     assert.equal(two.threads, 2);
     assert.ok(one.simd && two.simd, 'our SIMD kernels run on both builds');
+    assert.deepEqual([one.kernelThreads, two.kernelThreads], [1, 2], 'our SIMD kernels split across the threads');
     for (const name of Object.keys(one.losses)) {
       one.losses[name].forEach((l, i) => assert.ok(Math.abs(l - two.losses[name][i]) <= 1e-5, `${name} step ${i}: loss ${l} on 1 thread, ${two.losses[name][i]} on 2`));
     }

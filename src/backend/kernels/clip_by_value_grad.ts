@@ -2,6 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 import {KernelArgs} from './wasm_ops';
 import {offsetOf, simdKernels} from './simd';
+import {splitKernel} from './split';
+
+/** Values per block of the clip gradient's split across threads (64 KB). */
+const CLIP_BLOCK = 16384;
 
 /** Name of our kernel dx = (min <= x <= max) ? dy : 0 (min < x with attr openMin), registered for wasm only. */
 export const ClipByValueGrad = 'GfpClipByValueGrad';
@@ -21,7 +25,10 @@ function clipByValueGrad({inputs: {x, dy}, backend, attrs: {clipValueMin: lo, cl
   const out = wasm.makeOutput(x.shape, 'float32');
   const simd = simdKernels(wasm);
   if (simd) {
-    simd.clipGrad(offsetOf(wasm, x), offsetOf(wasm, dy), offsetOf(wasm, out), tf.util.sizeFromShape(x.shape), lo, hi, openMin);
+    // blocks of CLIP_BLOCK values split across the threads
+    const [n, xs, dys, dx] = [tf.util.sizeFromShape(x.shape), offsetOf(wasm, x), offsetOf(wasm, dy), offsetOf(wasm, out)];
+    splitKernel(wasm, 'clipGrad', Math.ceil(n / CLIP_BLOCK), (b0, b1) => [xs + 4 * b0 * CLIP_BLOCK, dys + 4 * b0 * CLIP_BLOCK, dx + 4 * b0 * CLIP_BLOCK,
+      Math.min(n, b1 * CLIP_BLOCK) - b0 * CLIP_BLOCK, lo, hi, openMin]);
     return out;
   }
   // views after makeOutput: growing the heap detaches earlier ones

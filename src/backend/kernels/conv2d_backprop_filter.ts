@@ -3,6 +3,7 @@ import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 import {composed, KernelArgs} from './wasm_ops';
 import {convGeometry, inputEdges} from './geometry';
 import {offsetOf, simdKernels} from './simd';
+import {splitKernel} from './split';
 
 /**
  * Where our SIMD kernel wins (Co % 8 = 0): kxk convs from this many output pixels per image (2-3x at
@@ -55,8 +56,12 @@ function conv2DBackpropFilter({inputs, backend, attrs}: KernelArgs<'x' | 'dy', t
     let row = POINTWISE_ROW;
     while (n % row !== 0) row--;
     const [b, h, w, ho, wo] = pointwise ? [n / row, 1, row, 1, row] : [g.batch, g.inHeight, g.inWidth, g.outHeight, g.outWidth];
-    const kernel = (xs: tf.TensorInfo, out: tf.TensorInfo, c: number) => simd.convFilterGrad(offsetOf(wasm, xs), offsetOf(wasm, dy), offsetOf(wasm, out),
-      b, h, w, c, co, ho, wo, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);
+    // dW zeroed, then its tiles of 4 x 8 channels split across the threads (each tile summed as on one thread)
+    const kernel = (xs: tf.TensorInfo, out: tf.TensorInfo, c: number) => {
+      wasm.typedArrayFromHeap(out).fill(0);
+      splitKernel(wasm, 'convFilterGrad', (c / 4) * (co / 8), (t0, t1) => [offsetOf(wasm, xs), offsetOf(wasm, dy), offsetOf(wasm, out),
+        b, h, w, c, co, ho, wo, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft, t0, t1]);
+    };
     if (ci % 4 === 0) {
       const out = wasm.makeOutput(filterShape, 'float32');
       kernel(x, out, ci);

@@ -3,6 +3,7 @@ import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 import {composed, KernelArgs} from './wasm_ops';
 import {convGeometry, gradientEdges} from './geometry';
 import {offsetOf, simdKernels} from './simd';
+import {splitKernel} from './split';
 
 /**
  * dx [B, H, W, Ci] of a depthwise conv: with multiplier 1 and a stride, or under 100 output pixels, our
@@ -20,8 +21,10 @@ function depthwiseConv2dNativeBackpropInput({inputs, backend, attrs}: KernelArgs
   if (simd && m === 1 && scatter && dy.dtype === 'float32' && filter.dtype === 'float32') {
     const wasm = backend as BackendWasm;
     const out = wasm.makeOutput(inputShape, 'float32');
-    simd.depthwiseInputGrad(offsetOf(wasm, dy), offsetOf(wasm, filter), offsetOf(wasm, out), g.batch, g.inHeight, g.inWidth, ci,
-      g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);
+    // images split across the threads: each writes its own dx
+    const [dyImage, dxImage] = [4 * g.outHeight * g.outWidth * ci, 4 * g.inHeight * g.inWidth * ci];
+    splitKernel(wasm, 'depthwiseInputGrad', g.batch, (n0, n1) => [offsetOf(wasm, dy) + n0 * dyImage, offsetOf(wasm, filter),
+      offsetOf(wasm, out) + n0 * dxImage, n1 - n0, g.inHeight, g.inWidth, ci, g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft]);
     return out;
   }
   return composed(backend, (ops) => {

@@ -13,13 +13,18 @@ export interface SimdKernels {
   batchNormForward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, scratch: number, n: number, c: number, eps: number): void;
   batchNormBackward(x: number, dy: number, mean: number, variance: number, gamma: number, dx: number, dgamma: number, dbeta: number,
     scratch: number, n: number, c: number, eps: number): void;
+  /** Adds tiles [t0, t1) of every tap (4 input x 8 output channels each, input-channel major) into dw, zeroed by the caller. */
   convFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, ci: number, co: number,
-    ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
+    ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number, t0: number, t1: number): void;
   channelSums(x: number, out: number, scratch: number, outer: number, n: number, c: number, scale: number): void;
 }
 
 type Internals = {wasm: {asm?: {memory?: WebAssembly.Memory}; wasmMemory?: WebAssembly.Memory}; dataIdMap: {get(id: object): {memoryOffset: number}}};
-const loaded = new WeakMap<object, SimdKernels | null>();
+
+/** Our kernels' compiled module, its instance's exports and the wasm memory they work on. */
+export interface SimdModule { kernels: SimdKernels; module: WebAssembly.Module; memory: WebAssembly.Memory }
+
+const loaded = new WeakMap<object, SimdModule | null>();
 let enabled = true;
 
 /**
@@ -30,26 +35,30 @@ export function useSimd(on: boolean): void {
   enabled = on;
 }
 
-/**
- * Our SIMD kernels instantiated on this wasm backend's own memory (built by `npm run build` into
- * simd.wasm beside this file, and simd_shared.wasm for the threaded build's shared memory), or null where they cannot be (no file, a tfjs that hides its memory):
- * callers then take their slower composed path.
- * @example const k = simdKernels(backend); if (k) k.clipGrad(offsetOf(backend, x), ...);
- */
-export function simdKernels(backend: BackendWasm): SimdKernels | null {
+/** Our SIMD module on this backend's memory (simd_shared.wasm for the threaded build's shared memory), or null. */
+export function simdModule(backend: BackendWasm): SimdModule | null {
   if (!enabled) return null;
   if (!loaded.has(backend)) {
-    let kernels: SimdKernels | null = null;
+    let simd: SimdModule | null = null;
     const wasm = (backend as unknown as Internals).wasm;
     const memory = wasm.asm?.memory ?? wasm.wasmMemory; // the threaded build imports its memory
     const file = path.join(__dirname, memory?.buffer instanceof SharedArrayBuffer ? 'simd_shared.wasm' : 'simd.wasm');
     if (memory instanceof WebAssembly.Memory && fs.existsSync(file)) {
-      kernels = new WebAssembly.Instance(new WebAssembly.Module(fs.readFileSync(file)), {env: {memory}}).exports as unknown as SimdKernels;
+      const module = new WebAssembly.Module(fs.readFileSync(file));
+      simd = {module, memory, kernels: new WebAssembly.Instance(module, {env: {memory}}).exports as unknown as SimdKernels};
     }
-    loaded.set(backend, kernels);
+    loaded.set(backend, simd);
   }
   return loaded.get(backend)!;
 }
+
+/**
+ * Our SIMD kernels instantiated on this wasm backend's own memory (built by `npm run build` into simd.wasm
+ * and simd_shared.wasm beside this file), or null where they cannot be (no file, a tfjs that hides its
+ * memory): callers then take their slower composed path.
+ * @example const k = simdKernels(backend); if (k) k.clipGrad(offsetOf(backend, x), ...);
+ */
+export const simdKernels = (backend: BackendWasm): SimdKernels | null => simdModule(backend)?.kernels ?? null;
 
 /** Byte offset of a tensor's data in the wasm heap. */
 export const offsetOf = (backend: BackendWasm, t: tf.TensorInfo): number => (backend as unknown as Internals).dataIdMap.get(t.dataId).memoryOffset;
