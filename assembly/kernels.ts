@@ -283,14 +283,14 @@ export function convFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w
 }
 
 /**
- * Per-channel sums over n pixels of c channels (channels last, c a multiple of 4) into s1, s2 [c]
+ * Per-channel sums over n pixels of c channels (pixels `stride` channels apart, c a multiple of 4) into s1, s2 [c]
  * float64: s1 = sum(u), s2 = sum(u * v) with u = a - sa, v = b - sb (sa, sb [c] float32 shifts). Blocks
  * of 32 pixels are summed in float32 registers, one 4-channel group at a time, then added in float64.
  */
-function channelMoments(s1: usize, s2: usize, a: usize, sa: usize, b: usize, sb: usize, n: i32, c: i32): void {
+function channelMoments(s1: usize, s2: usize, a: usize, sa: usize, b: usize, sb: usize, n: i32, c: i32, stride: i32): void {
   memory.fill(s1, 0, <usize>c << 3);
   memory.fill(s2, 0, <usize>c << 3);
-  const pixel = <usize>c << 2;
+  const pixel = <usize>stride << 2;
   for (let p0 = 0; p0 < n; p0 += 32) {
     const p1 = min(n, p0 + 32);
     // 8 channels at a time where there are (four sums in flight, not two: the add's latency bounds a chain)
@@ -329,12 +329,14 @@ function channelMoments(s1: usize, s2: usize, a: usize, sa: usize, b: usize, sb:
 /**
  * BatchNorm in training over n pixels of c channels (channels last, c a multiple of 4): mean and
  * variance [c] of x from one pass of float64 sums shifted by the first pixel (x0: no cancellation for
- * off-centre data), then y = (x - mean) / sqrt(var + eps) * gamma + beta. scratch: 16c bytes.
+ * off-centre data), then y = (x - mean) / sqrt(var + eps) * gamma + beta. scratch: 16c bytes. Pixels are
+ * `stride` channels apart: threads split the channels (pointers at their first channel).
  */
-export function batchNormForward(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, variance: usize, scratch: usize, n: i32, c: i32, eps: f32): void {
+export function batchNormForward(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, variance: usize, scratch: usize, n: i32, c: i32, eps: f32,
+  stride: i32): void {
   const s1 = scratch;
   const s2 = scratch + (<usize>c << 3);
-  channelMoments(s1, s2, x, x, x, x, n, c);
+  channelMoments(s1, s2, x, x, x, x, n, c, stride);
   for (let k = 0; k < c; k++) {
     const d = load<f64>(s1 + (<usize>k << 3)) / n;
     const o = <usize>k << 2;
@@ -351,7 +353,7 @@ export function batchNormForward(x: usize, gamma: usize, beta: usize, y: usize, 
     store<f32>(t + o, load<f32>(beta + o) - load<f32>(mean + o) * sk);
   }
   for (let p = 0; p < n; p++) {
-    const row = <usize>(p * c) << 2;
+    const row = <usize>(p * stride) << 2;
     for (let k = 0; k < c; k += 4) {
       const o = <usize>k << 2;
       v128.store(y + row + o, f32x4.add(f32x4.mul(v128.load(x + row + o), v128.load(s + o)), v128.load(t + o)));
@@ -362,15 +364,15 @@ export function batchNormForward(x: usize, gamma: usize, beta: usize, y: usize, 
 /**
  * Gradient of batchNormForward: with r = 1/sqrt(var + eps), S1 = sum(dy), S2 = sum(dy * (x - mean)) per
  * channel, dbeta = S1, dgamma = r * S2 and dx = gamma * r * (dy - S1/n - (x - mean) * r^2 * S2/n), taken
- * as dx = a * dy + b * x + d per channel, after one pass for S1 and S2. scratch: 28c bytes.
+ * as dx = a * dy + b * x + d per channel, after one pass for S1 and S2. scratch: 28c bytes. Pixels `stride` channels apart.
  */
 export function batchNormBackward(x: usize, dy: usize, mean: usize, variance: usize, gamma: usize, dx: usize, dgamma: usize, dbeta: usize,
-  scratch: usize, n: i32, c: i32, eps: f32): void {
+  scratch: usize, n: i32, c: i32, eps: f32, stride: i32): void {
   const s1 = scratch;
   const s2 = scratch + (<usize>c << 3);
   const zero = scratch + (<usize>c << 4); // reused for a below
   memory.fill(zero, 0, <usize>c << 2);
-  channelMoments(s1, s2, dy, zero, x, mean, n, c);
+  channelMoments(s1, s2, dy, zero, x, mean, n, c, stride);
   const a = scratch + (<usize>c << 4);
   const b = a + (<usize>c << 2);
   const d = b + (<usize>c << 2);
@@ -388,7 +390,7 @@ export function batchNormBackward(x: usize, dy: usize, mean: usize, variance: us
     store<f32>(d + o, -ak * sum1 / <f32>n - bk * load<f32>(mean + o));
   }
   for (let p = 0; p < n; p++) {
-    const row = <usize>(p * c) << 2;
+    const row = <usize>(p * stride) << 2;
     for (let k = 0; k < c; k += 4) {
       const o = <usize>k << 2;
       const v = f32x4.add(f32x4.mul(v128.load(dy + row + o), v128.load(a + o)), f32x4.mul(v128.load(x + row + o), v128.load(b + o)));

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 import {KernelArgs} from './wasm_ops';
 import {offsetOf, simdKernels, withScratch} from './simd';
+import {splitKernel} from './split';
 
 /** Kernel names of the fused BatchNorm in training (wasm only): [y, mean, variance] and [dx, dgamma, dbeta]. */
 export const BatchNormTrain = 'GfpBatchNormTrain';
@@ -16,8 +17,10 @@ function batchNormTrain({inputs: {x, gamma, beta}, backend, attrs: {epsilon}}: K
   const wasm = backend as BackendWasm;
   const {n, c} = channelsLast(x);
   const [y, mean, variance] = [wasm.makeOutput(x.shape, 'float32'), wasm.makeOutput([c], 'float32'), wasm.makeOutput([c], 'float32')];
-  withScratch(wasm, 4 * c, (scratch) => simdKernels(wasm)!.batchNormForward(offsetOf(wasm, x), offsetOf(wasm, gamma), offsetOf(wasm, beta),
-    offsetOf(wasm, y), offsetOf(wasm, mean), offsetOf(wasm, variance), scratch, n, c, epsilon));
+  const [xs, g, b, ys, m, v] = [x, gamma, beta, y, mean, variance].map((t) => offsetOf(wasm, t));
+  // groups of 4 channels split across the threads (k: byte offset of the first channel; 16 scratch bytes a channel)
+  withScratch(wasm, 4 * c, (scratch) => splitKernel(wasm, 'batchNormForward', c / 4, (q0, q1, k = 16 * q0) =>
+    [xs + k, g + k, b + k, ys + k, m + k, v + k, scratch + 4 * k, n, 4 * (q1 - q0), epsilon, c]));
   return [y, mean, variance];
 }
 
@@ -26,8 +29,10 @@ function batchNormTrainGrad({inputs: {x, dy, mean, variance, gamma}, backend, at
   const wasm = backend as BackendWasm;
   const {n, c} = channelsLast(x);
   const [dx, dgamma, dbeta] = [wasm.makeOutput(x.shape, 'float32'), wasm.makeOutput([c], 'float32'), wasm.makeOutput([c], 'float32')];
-  withScratch(wasm, 7 * c, (scratch) => simdKernels(wasm)!.batchNormBackward(offsetOf(wasm, x), offsetOf(wasm, dy), offsetOf(wasm, mean),
-    offsetOf(wasm, variance), offsetOf(wasm, gamma), offsetOf(wasm, dx), offsetOf(wasm, dgamma), offsetOf(wasm, dbeta), scratch, n, c, epsilon));
+  const [xs, dys, m, v, g, dxs, dg, db] = [x, dy, mean, variance, gamma, dx, dgamma, dbeta].map((t) => offsetOf(wasm, t));
+  // as batchNormTrain (28 scratch bytes a channel)
+  withScratch(wasm, 7 * c, (scratch) => splitKernel(wasm, 'batchNormBackward', c / 4, (q0, q1, k = 16 * q0) =>
+    [xs + k, dys + k, m + k, v + k, g + k, dxs + k, dg + k, db + k, scratch + 7 * k, n, 4 * (q1 - q0), epsilon, c]));
   return [dx, dgamma, dbeta];
 }
 

@@ -10,9 +10,11 @@ export interface SimdKernels {
   depthwiseInputGrad(dy: number, filter: number, dx: number, b: number, h: number, w: number, c: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
   clipGrad(x: number, dy: number, dx: number, n: number, lo: number, hi: number, openLow: boolean): void;
-  batchNormForward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, scratch: number, n: number, c: number, eps: number): void;
+  /** c channels of pixels `stride` channels apart (the pointers at the first channel): threads split the channels. */
+  batchNormForward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, scratch: number, n: number, c: number, eps: number,
+    stride: number): void;
   batchNormBackward(x: number, dy: number, mean: number, variance: number, gamma: number, dx: number, dgamma: number, dbeta: number,
-    scratch: number, n: number, c: number, eps: number): void;
+    scratch: number, n: number, c: number, eps: number, stride: number): void;
   /** Adds tiles [t0, t1) of every tap (4 input x 8 output channels each, input-channel major) into dw, zeroed by the caller. */
   convFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, ci: number, co: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number, t0: number, t1: number): void;
