@@ -4,14 +4,15 @@
 
 /**
  * dW [kh, kw, C, m] of a depthwise conv with stride (sh, sw) and top/left
- * padding (pt, pl): every dy pixel adds x's taps times dy, four channels at a time where m = 1.
+ * padding (pt, pl): every dy pixel adds x's taps times dy, four channels at a time where m = 1. Adds
+ * to dW, which the caller zeroed. With m = 1, stride 1 and C a multiple of 4, pixels are `stride`
+ * channels apart and c of them are summed (threads split the channels); otherwise stride must be c.
  */
 export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w: i32, c: i32, m: i32,
-  ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32): void {
+  ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32, stride: i32): void {
   const cm = c * m;
-  memory.fill(dw, 0, <usize>(kh * kw * cm) << 2);
   if (m == 1 && (c & 3) == 0 && sh == 1 && sw == 1) {
-    depthwiseFilterGradRows(x, dy, dw, b, h, w, c, ho, wo, kh, kw, pt, pl);
+    depthwiseFilterGradRows(x, dy, dw, b, h, w, c, ho, wo, kh, kw, pt, pl, stride);
     return;
   }
   for (let n = 0; n < b; n++) {
@@ -77,13 +78,14 @@ export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i
 }
 
 /**
- * depthwiseFilterGrad for m = 1, stride 1, C a multiple of 4, dw zeroed: one output row at a time (its
- * x and dy rows stay in L1), each tap's channels summed in registers along the row; with 3 taps a row,
- * the columns where all three land inside x sum them together, each x pixel loaded once for the three.
+ * depthwiseFilterGrad for m = 1, stride 1, c a multiple of 4 of pixels `stride` channels apart, dw zeroed:
+ * one output row at a time (its x and dy rows stay in L1), each tap's channels summed in registers along
+ * the row; with 3 taps a row, the columns where all three land inside x sum them together, each x pixel
+ * loaded once for the three.
  */
 function depthwiseFilterGradRows(x: usize, dy: usize, dw: usize, b: i32, h: i32, w: i32, c: i32,
-  ho: i32, wo: i32, kh: i32, kw: i32, pt: i32, pl: i32): void {
-  const pixel = <usize>c << 2;
+  ho: i32, wo: i32, kh: i32, kw: i32, pt: i32, pl: i32, stride: i32): void {
+  const pixel = <usize>stride << 2;
   // columns where every tap of a 3-wide row lands inside x: 0 <= ox - pl and ox - pl + 2 < w
   const lo = kw == 3 ? min(wo, max(0, pl)) : wo;
   const hi = kw == 3 ? max(lo, min(wo, w - 2 + pl)) : wo;
@@ -94,12 +96,12 @@ function depthwiseFilterGradRows(x: usize, dy: usize, dw: usize, b: i32, h: i32,
         const iy = oy - pt + ky;
         if (iy < 0 || iy >= h) continue;
         const xRow = x + <usize>((n * h + iy) * w - pl) * pixel; // x pixel of column ox and tap kx: xRow + (ox + kx) * pixel
-        const taps = dw + <usize>(ky * kw * c) * 4;
+        const taps = dw + <usize>(ky * kw) * pixel;
         for (let kx = 0; kx < kw; kx++) {
           // columns where tap kx lands inside x (0 <= ox - pl + kx < w), less [lo, hi)
           const a = max(0, pl - kx);
           const e = min(wo, w + pl - kx);
-          const tap = taps + <usize>(kx * c) * 4;
+          const tap = taps + <usize>kx * pixel;
           const cut0 = min(e, lo);
           if (a < cut0) tapSums(tap, xRow + <usize>(a + kx) * pixel, dRow + <usize>a * pixel, cut0 - a, pixel, pixel, c);
           const cut1 = max(a, hi);

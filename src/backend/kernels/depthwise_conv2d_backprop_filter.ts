@@ -3,6 +3,7 @@ import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 import {composed, KernelArgs, WasmOps} from './wasm_ops';
 import {ConvGeometry, convGeometry, inputEdges} from './geometry';
 import {offsetOf, simdKernels} from './simd';
+import {splitKernel} from './split';
 
 /** Below this output height the batch-in-rows layout wastes too much on its zero rows. */
 const MIN_ROWS_HEIGHT = 8;
@@ -53,9 +54,13 @@ function depthwiseConv2dNativeBackpropFilter({inputs, backend, attrs}: KernelArg
   if (simd && x.dtype === 'float32' && dy.dtype === 'float32') {
     const wasm = backend as BackendWasm;
     const out = wasm.makeOutput(filterShape, 'float32');
+    wasm.typedArrayFromHeap(out).fill(0);
     const [kh, kw, c, m] = filterShape;
-    simd.depthwiseFilterGrad(offsetOf(wasm, x), offsetOf(wasm, dy), offsetOf(wasm, out), g.batch, g.inHeight, g.inWidth, c, m,
-      g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft);
+    const [xs, dys, dws] = [x, dy, out].map((t) => offsetOf(wasm, t));
+    // its row path (m = 1, stride 1) splits groups of 4 channels across the threads (k: byte offset of the first)
+    const rows = m === 1 && c % 4 === 0 && g.strides[0] === 1 && g.strides[1] === 1;
+    splitKernel(wasm, 'depthwiseFilterGrad', rows ? c / 4 : 1, (q0, q1, k = 16 * q0) => [xs + k, dys + k, dws + k, g.batch, g.inHeight,
+      g.inWidth, rows ? 4 * (q1 - q0) : c, m, g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft, c]);
     return out;
   }
   const layout = g.outHeight >= MIN_ROWS_HEIGHT ? batchInRows : batchInChannels;
