@@ -52,6 +52,8 @@ async function threadedBackend(threads: number): Promise<BackendWasm> {
   const mainJs = require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js');
   const binary = fs.readFileSync(mainJs.replace(/\.js$/, '.wasm'));
   const factory = require(mainJs) as Factory;
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const listeners = events.map((e) => process.listeners(e as NodeJS.Signals));
   let fail: (e: unknown) => void = () => {};
   const failed = new Promise<never>((_, reject) => { fail = reject; });
   const module = await Promise.race([failed, factory({
@@ -64,6 +66,8 @@ async function threadedBackend(threads: number): Promise<BackendWasm> {
       return {};
     },
   })]);
+  // emscripten's handlers rethrow every error from its one-line script, which Node then prints whole: Node's own print
+  events.forEach((e, i) => process.listeners(e as NodeJS.Signals).filter((l) => !listeners[i].includes(l)).forEach((l) => process.removeListener(e, l)));
   const fn = (name: string, ret: string | null, args: string[] = []) => module.cwrap(name, ret, args);
   module.tfjs = {init: fn('init', null), initWithThreadsCount: fn('init_with_threads_count', null, ['number']),
     getThreadsCount: fn('get_threads_count', 'number'), registerTensor: fn('register_tensor', null, ['number', 'number', 'number']),
