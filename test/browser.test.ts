@@ -83,6 +83,18 @@ test('measureInBrowser times an in-memory model at batch 1 and 2 in the installe
   assert.equal(tf.memory().numTensors, before);
 });
 
+test('measureInBrowser times two models interleaved on 1 and 2 wasm threads, each count on a fresh cross-origin isolated page', {timeout: 120_000}, async () => {
+  const run = await measureInBrowser([models.resnet20, dirs.resnet20], {batchSize: [2], runs: 3, warmup: 1, backends: ['wasm'], threads: [1, 2]});
+  assert.deepEqual(run.measurements.map((m) => [m.backend, m.threads, m.model]), [['wasm', 1, 0], ['wasm', 1, 1], ['wasm', 2, 0], ['wasm', 2, 1]]);
+  for (const m of run.measurements) {
+    assert.match(m.device, /threads true, cross-origin isolated true/, 'the page can run wasm threads');
+    assert.deepEqual(m.latency.map((l) => [l.batchSize, l.runs]), [[2, 3]]);
+    assert.ok(m.latency[0].medianMs > 0);
+  }
+  await assert.rejects(measureInBrowser(dirs.resnet20, {threads: [0]}), /threads must be an integer >= 1/);
+  await assert.rejects(measureInBrowser([]), /no model given/);
+});
+
 test('measureInBrowser rejects bad options and a missing browser with the install hint', {timeout: 60_000}, async () => {
   await assert.rejects(measureInBrowser(dirs.resnet20, {runs: 0}), /option runs must be an integer >= 1/);
   await assert.rejects(measureInBrowser(path.join(tmp, 'nowhere')), /no model\.json at .*nowhere/);

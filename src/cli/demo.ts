@@ -138,7 +138,7 @@ function demoPage(): void {
       fields[k].acc.textContent = `accuracy on these ${n} images: ${(100 * accuracy).toFixed(1)}%`;
       state.models[m.id] = {accuracy, predicted, medianMs: {}};
       recent[m.id] = Object.fromEntries(batchSizes.map((b) => [b, []]));
-      await g.gfp.time(m.id, 1, 0, 2); // warm-up
+      await g.gfp.time([m.id], 1, 0, 2); // warm-up
     }
     status.textContent = `backend ${backend}: timing…`;
     state.ready = true;
@@ -147,7 +147,7 @@ function demoPage(): void {
       const k = i % cfg.models.length;
       const b = batchSizes[Math.floor(i / cfg.models.length) % batchSizes.length];
       const id = cfg.models[k].id;
-      const [ms] = await g.gfp.time(id, b, 1, 0);
+      const [[ms]] = await g.gfp.time([id], b, 1, 0);
       if (mine !== generation) break;
       const times = recent[id][b];
       times.push(ms);

@@ -35,6 +35,11 @@ export interface BrowserMeasureOptions {
   warmup?: number;
   /** Backends to try, in order (default all three); wasm must start, the others are skipped when the page lacks them. */
   backends?: BrowserBackend[];
+  /**
+   * wasm thread counts to time, each on a freshly loaded page (the pool is sized once per page; the page is
+   * cross-origin isolated so threads can run). Default: tfjs's own choice (half the browser's cores).
+   */
+  threads?: number[];
 }
 
 /** Latency of a model on one backend of one browser, shaped like `Measurement.latency`. */
@@ -44,10 +49,14 @@ export interface BrowserMeasurement {
   backend: BrowserBackend;
   /** What ran it: wasm SIMD/threads, the WebGL renderer (SwiftShader is software), the WebGPU adapter. */
   device: string;
+  /** Threads of XNNPACK's pool (wasm), else null. */
+  threads: number | null;
+  /** Index of the model in the list given to measureInBrowser (0 for a single model). */
+  model: number;
   latency: LatencyMeasurement[];
 }
 
-/** All backends tried by `measureInBrowser`. */
+/** All backends tried by `measureInBrowser`: per backend (and thread count), one measurement per model in order. */
 export interface BrowserRun {
   browser: string;
   measurements: BrowserMeasurement[];
@@ -63,8 +72,13 @@ export interface PageApi {
   load(id: string, url: string): Promise<void>;
   /** Logits of model `id` for inputs given flat with their shape [B, H, W, C]. */
   predict(id: string, flat: number[], shape: number[]): Promise<{data: number[]; shape: number[]}>;
-  /** Wall times (ms) of `runs` passes on random [batchSize, ...] inputs after `warmup` untimed ones. */
-  time(id: string, batchSize: number, runs: number, warmup: number): Promise<number[]>;
+  /**
+   * Wall times (ms) per model of `runs` passes on random [batchSize, ...] inputs after `warmup` untimed ones;
+   * the models take turns, run by run, so that the browser's load affects them alike.
+   */
+  time(ids: string[], batchSize: number, runs: number, warmup: number): Promise<number[][]>;
+  /** Threads of the started wasm backend. */
+  threads(): number;
   /** Per-sample input shape of model `id`. */
   inputShape(id: string): number[];
   /** What runs the backend: wasm SIMD/threads, the WebGL renderer (e.g. SwiftShader), the WebGPU adapter. */
@@ -76,10 +90,12 @@ export interface PageApi {
  * text, so it may use only the page's globals (`tf` from lib/tf.min.js), never Node imports.
  */
 function pageRuntime(): void {
-  type PageTf = typeof tf & {wasm: {setWasmPaths(prefix: string): void}};
+  type PageTf = typeof tf & {wasm: {setWasmPaths(prefix: string): void; setThreadsCount(n: number): void; getThreadsCount(): number}};
   const g = globalThis as unknown as {tf: PageTf; gfp: PageApi};
   const ptf = g.tf;
   ptf.wasm.setWasmPaths(new URL('lib/', location.href).href);
+  const threads = Number(new URLSearchParams(location.search).get('threads'));
+  if (threads > 0) ptf.wasm.setThreadsCount(threads); // see threadsScript
   const models: Record<string, tf.LayersModel> = {};
   const model = (id: string): tf.LayersModel => {
     if (!models[id]) throw new Error(`page: model '${id}' is not loaded`);
@@ -98,7 +114,8 @@ function pageRuntime(): void {
     return performance.now() - start;
   };
   const devices: Record<BrowserBackend, () => Promise<string>> = {
-    wasm: async () => `simd ${await ptf.env().getAsync('WASM_HAS_SIMD_SUPPORT')}, threads ${await ptf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')}`,
+    wasm: async () => `simd ${await ptf.env().getAsync('WASM_HAS_SIMD_SUPPORT')}, threads ${await ptf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT')}` +
+      `, cross-origin isolated ${globalThis.crossOriginIsolated}`,
     webgl: async () => {
       const gl = document.createElement('canvas').getContext('webgl2');
       const info = gl?.getExtension('WEBGL_debug_renderer_info');
@@ -131,17 +148,24 @@ function pageRuntime(): void {
         y.dispose();
       }
     },
-    async time(id, batchSize, runs, warmup) {
-      const m = model(id);
-      const xs = m.inputs.map((i) => ptf.randomUniform([batchSize, ...(i.shape.slice(1) as number[])])); // [B, ...] in [0, 1)
-      const times: number[] = [];
+    async time(ids, batchSize, runs, warmup) {
+      const ms = ids.map(model);
+      const xs = ms.map((m) => m.inputs.map((i) => ptf.randomUniform([batchSize, ...(i.shape.slice(1) as number[])]))); // [B, ...] in [0, 1)
+      const times = ids.map(() => [] as number[]);
       try {
-        for (let i = 0; i < warmup; i++) await timeOnce(m, xs);
-        for (let i = 0; i < runs; i++) times.push(await timeOnce(m, xs));
+        for (let r = -warmup; r < runs; r++) {
+          for (const [k, m] of ms.entries()) {
+            const t = await timeOnce(m, xs[k]);
+            if (r >= 0) times[k].push(t);
+          }
+        }
       } finally {
-        ptf.dispose(xs);
+        ptf.dispose(xs.flat());
       }
       return times;
+    },
+    threads() {
+      return ptf.wasm.getThreadsCount();
     },
     inputShape(id) {
       return model(id).inputs[0].shape.slice(1) as number[];
@@ -305,6 +329,14 @@ export function findChromium(): string {
   return found;
 }
 
+// tfjs's wasm backend sizes XNNPACK's pool from the page's cores (half of navigator.hardwareConcurrency, whatever
+// setThreadsCount asks), so a page opened with ?threads=N reports 2N cores before any script runs (the count of
+// the machine's cores is unchanged: it only sizes the pool).
+const threadsScript = `{
+  const n = Number(new URLSearchParams(location.search).get('threads'));
+  if (n > 0) Object.defineProperty(Navigator.prototype, 'hardwareConcurrency', {get: () => 2 * n});
+}`;
+
 // Headless, offline, throwaway profile (playwright makes and removes a temp user-data-dir).
 const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
@@ -336,6 +368,7 @@ export class BrowserSession {
         throw new Error(`cannot start ${executablePath}: ${e.message.split('\n')[0]}; ${installHint}`);
       });
       const page = await chromium.newPage();
+      await page.addInitScript(threadsScript);
       const session = new BrowserSession(`chromium ${chromium.version()}`, chromium, page, served);
       await page.goto(served.url);
       if (!(await page.evaluate(() => 'gfp' in globalThis))) {
@@ -391,11 +424,30 @@ export class BrowserSession {
   }
 
   /**
-   * Latency of model `id` at one batch size on the current backend, like `measureLatency` in Node.
-   * @example const {medianMs} = await s.time('m', 1, {runs: 10, warmup: 2});
+   * Latency of models `ids` at one batch size on the current backend, timed interleaved like `compareLatency` in Node.
+   * @example const [base, small] = await s.time(['base', 'small'], 1, {runs: 10, warmup: 2});
    */
-  async time(id: string, batchSize: number, opts: {runs: number; warmup: number}): Promise<LatencyMeasurement> {
-    return summarize(batchSize, await this.call('time', id, batchSize, opts.runs, opts.warmup));
+  async time(ids: string[], batchSize: number, opts: {runs: number; warmup: number}): Promise<LatencyMeasurement[]> {
+    return (await this.call('time', ids, batchSize, opts.runs, opts.warmup)).map((t) => summarize(batchSize, t));
+  }
+
+  /**
+   * Load the page again: a fresh tfjs with no backend started and no model loaded, whose wasm backend will run
+   * `threads` threads (default: tfjs's choice, half the browser's cores).
+   * @example await s.reload(2); await s.useBackend('wasm'); await s.threads(); // 2
+   */
+  async reload(threads?: number): Promise<void> {
+    if (threads !== undefined) checkInteger('threads', threads, 1);
+    await this.page.goto(threads === undefined ? this.served.url : `${this.served.url}?threads=${threads}`);
+    if (!(await this.page.evaluate(() => 'gfp' in globalThis))) throw new Error(`the page did not load its scripts again (${this.errors.join('; ') || 'no page error reported'})`);
+  }
+
+  /**
+   * Threads of the started wasm backend.
+   * @example await s.threads() // 2
+   */
+  async threads(): Promise<number> {
+    return this.call('threads');
   }
 
   /**
@@ -428,33 +480,50 @@ export class BrowserSession {
 }
 
 /**
- * Inference latency of a model (directory, model.json or in-memory model) in headless Chromium, per backend the page offers.
+ * Inference latency of a model (directory, model.json or in-memory model) in headless Chromium, per backend the page
+ * offers (and per wasm thread count asked for). Several models are timed interleaved, run by run.
  * @example const r = await measureInBrowser('runs/p', {batchSize: [1, 32], runs: 10}); console.log(r.measurements[0].latency[0].medianMs);
+ * @example const r = await measureInBrowser([baseline, pruned], {backends: ['wasm'], threads: [1, 2]}); // 4 measurements
  */
-export async function measureInBrowser(model: string | tf.LayersModel, opts: BrowserMeasureOptions = {}): Promise<BrowserRun> {
+export async function measureInBrowser(model: string | tf.LayersModel | (string | tf.LayersModel)[], opts: BrowserMeasureOptions = {}): Promise<BrowserRun> {
+  const models = [model].flat();
+  if (models.length === 0) throw new Error('measureInBrowser: no model given');
   const batchSizes = [opts.batchSize ?? [1, 32]].flat();
   const runs = opts.runs ?? 10;
   const warmup = opts.warmup ?? 2;
   batchSizes.forEach((b) => checkInteger('batchSize', b, 1));
   checkInteger('runs', runs, 1);
   checkInteger('warmup', warmup, 0);
-  const tmp = typeof model === 'string' ? undefined : await fs.mkdtemp(path.join(os.tmpdir(), 'gfp-browser-'));
+  (opts.threads ?? []).forEach((t) => checkInteger('threads', t, 1));
+  const tmp = models.some((m) => typeof m !== 'string') ? await fs.mkdtemp(path.join(os.tmpdir(), 'gfp-browser-')) : undefined;
   try {
-    if (tmp !== undefined) await saveModel(model as tf.LayersModel, tmp);
-    const session = await BrowserSession.open({model: tmp ?? (model as string)});
+    const ids = models.map((_, i) => `m${i}`);
+    const dirs: Record<string, string> = {};
+    for (const [i, m] of models.entries()) {
+      dirs[ids[i]] = typeof m === 'string' ? m : path.join(tmp!, ids[i]);
+      if (typeof m !== 'string') await saveModel(m, dirs[ids[i]]);
+    }
+    const session = await BrowserSession.open(dirs);
     try {
       const run: BrowserRun = {browser: session.browser, measurements: [], unavailable: []};
-      for (const backend of opts.backends ?? ['wasm', 'webgl', 'webgpu']) {
-        const reason = await session.useBackend(backend);
-        if (reason !== undefined && backend === 'wasm') throw new Error(`measureInBrowser: the wasm backend did not start in ${session.browser}: ${reason}`);
-        if (reason !== undefined) {
-          run.unavailable.push({backend, reason});
-          continue;
+      const threadCounts: (number | undefined)[] = opts.threads?.length ? opts.threads : [undefined];
+      for (const [k, threads] of threadCounts.entries()) {
+        if (threads !== undefined) await session.reload(threads);
+        // the other backends do not depend on the wasm pool: timed with the first count only
+        for (const backend of k === 0 ? opts.backends ?? ['wasm', 'webgl', 'webgpu'] : ['wasm' as const]) {
+          const reason = await session.useBackend(backend);
+          if (reason !== undefined && backend === 'wasm') throw new Error(`measureInBrowser: the wasm backend did not start in ${session.browser}: ${reason}`);
+          if (reason !== undefined) {
+            run.unavailable.push({backend, reason});
+            continue;
+          }
+          for (const id of ids) await session.load(id);
+          const latency = models.map(() => [] as LatencyMeasurement[]);
+          for (const b of batchSizes) (await session.time(ids, b, {runs, warmup})).forEach((l, i) => latency[i].push(l));
+          const device = await session.device(backend);
+          const used = backend === 'wasm' ? await session.threads() : null;
+          latency.forEach((l, i) => run.measurements.push({browser: session.browser, backend, device, threads: used, model: i, latency: l}));
         }
-        await session.load('model');
-        const latency: LatencyMeasurement[] = [];
-        for (const b of batchSizes) latency.push(await session.time('model', b, {runs, warmup}));
-        run.measurements.push({browser: session.browser, backend, device: await session.device(backend), latency});
       }
       return run;
     } finally {
