@@ -18,8 +18,7 @@ import {useBackend} from '../src/backend';
 import {fashionMnist} from '../src/data';
 import {group} from '../src/graph';
 import {compareLatency, countCosts, measureInBrowser} from '../src/measure';
-import {LatencyModel, pruner} from '../src/prune';
-import {costsAt} from '../src/prune/costs';
+import {costsAt, LatencyModel, pruner} from '../src/prune';
 import {evaluate, loadModel} from '../src/train';
 import {continueFlags, resultFile, writeResult} from './common';
 

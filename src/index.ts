@@ -9,7 +9,10 @@ export type {OutputKind, OutputRule} from './train';
 export {execute, group, readModel, registerHandler} from './graph';
 export type {ChannelMap, GroupContext, Keep, LayerClass, LayerHandler, Space, Uncosted} from './graph';
 export {criterionNames, normalizers, profileLatency, Pruner, pruner} from './prune';
-export type {Criterion, LatencyModel, Normalizer, PrunedUnit, PrunerOptions, PrunerState, Ranked, RankedUnit, RunOptions, RunReport, RunRow, ScoreReport} from './prune';
+export type {Criterion, LatencyModel, Normalizer, PrunedUnit, PrunerOptions, PrunerState, PruneSetup, PruneState, Ranked, RankedUnit, RunOptions, RunReport, RunRow,
+  ScoreReport} from './prune';
+/** The pruning core's plain-data step functions (pruneSetup, initialState, scoreBatch, normalize, prune, runSchedule, ...). */
+export * as core from './prune';
 export {apDifference, averagePrecision, compareLatency, countCosts, findChromium, measure, measureInBrowser} from './measure';
 export type {Measurement, MeasureOptions} from './measure';
 export {version} from './version';

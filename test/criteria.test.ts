@@ -74,9 +74,9 @@ test('l1, l2 and bn criteria equal hand computations, summed over the producers 
     assert.ok(ranked.units.every((u, i) => i === 0 || ranked.units[i - 1].score <= u.score));
   }
   assert.equal(tf.memory().numTensors, before, 'criteria leak no tensors');
-  // prune() removes what the last normalize ranked first, by the remembered criterion (bn)
-  const first = p.normalize('none').units[0];
-  const [removed] = p.prune();
+  // prune() removes what normalize ranks first by the same normalizer and criterion
+  const first = p.normalize('none', {criterion: 'bn'}).units[0];
+  const [removed] = p.prune({normalize: 'none', criterion: 'bn'});
   assert.deepEqual([removed.space, removed.unit, removed.fisher], [first.space, first.unit, first.fisher]);
   assert.throws(() => p.normalize('none', {criterion: 'magnitude' as 'l1'}), /unknown criterion "magnitude": use one of 'fisher', 'taylor', 'l1', 'l2', 'bn', 'random'/);
   p.dispose();
@@ -133,10 +133,10 @@ test('random criterion: seeded, in [0, 1), the same for normalize and the prune 
   const b = q.normalize('flops', {criterion: 'random'});
   assert.deepEqual(a.units.map((u) => u.fisher), b.units.map((u) => u.fisher), 'seeded: two pruners draw the same');
   assert.ok(a.units.every((u) => u.fisher >= 0 && u.fisher < 1));
-  assert.deepEqual(p.normalize('flops').units, a.units, 'drawn once until the next prune');
-  const [removed] = p.prune();
+  assert.deepEqual(p.normalize('flops', {criterion: 'random'}).units, a.units, 'drawn once until the next prune');
+  const [removed] = p.prune({normalize: 'flops', criterion: 'random'});
   assert.deepEqual([removed.space, removed.unit], [a.units[0].space, a.units[0].unit]);
-  const after = p.normalize('flops').units;
+  const after = p.normalize('flops', {criterion: 'random'}).units;
   assert.notDeepEqual(after.map((u) => u.fisher), a.units.filter((u) => u !== a.units[0]).map((u) => u.fisher));
   p.dispose();
   q.dispose();
@@ -157,7 +157,7 @@ test('run({criterion: l1}) prunes the lowest filter norms over the same training
   for (const row of r.rows) {
     const [lowest] = q.normalize('none', {criterion: 'l1'}).units;
     assert.deepEqual([row.space, row.unit], [lowest.space, lowest.unit]);
-    q.prune();
+    q.prune({normalize: 'none', criterion: 'l1'});
   }
   p.dispose();
   q.dispose();
@@ -188,8 +188,7 @@ test('roundTo 4: a space loses its lowest units down to the next multiple of 4 a
   // by hand: a 10 -> 8 drops its 2 lowest, b 6 -> 4 its 2 lowest, c 5 -> 4 its lowest; 'none' divides by 1
   const chunks = {a: lowest(norms.a, 2), b: lowest(norms.b, 2), c: lowest(norms.c, 1)};
   const sums = Object.entries(chunks).map(([name, ch]) => [name, ch.reduce((s, [x]) => s + x, 0)] as const).sort((u, w) => u[1] - w[1]);
-  p.normalize('none', {criterion: 'l1'});
-  const removed = p.prune({units: 1});
+  const removed = p.prune({units: 1, normalize: 'none', criterion: 'l1'});
   const name = sums[0][0] as 'a' | 'b' | 'c';
   const space = {a, b, c}[name];
   assert.deepEqual(removed.map((r) => [r.space, r.unit]), chunks[name].map(([, k]) => [space, k]), `the chunk of ${name}`);

@@ -14,11 +14,8 @@ import {assignTargets, decode, detectionLoss, detectionStep, evaluateDetector, n
 import {Optimizer} from '../src/train';
 import {group} from '../src/graph';
 import {countCosts} from '../src/measure';
-import {maskedForward, maskTensors} from '../src/prune/fisher';
-import {exportPruned} from '../src/prune/surgery';
-import {costsOf} from '../src/prune/costs';
 import {randomKept} from './helpers';
-import {pruner} from '../src/prune';
+import {costsOf, exportPruned, maskedForward, maskTensors, pruner} from '../src/prune';
 import {loadDetectionDataset} from '../src/cli/tasks';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-detection-'));

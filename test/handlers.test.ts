@@ -4,10 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
 import {group, Grouping, handlers, isInput, isNoise, registerHandler} from '../src/graph';
 import {countCosts, registerLayerCost} from '../src/measure';
-import {assertCosted, costsOf} from '../src/prune/costs';
-import {maskedForward, maskTensors} from '../src/prune/fisher';
-import {allKept, Kept} from '../src/prune/masks';
-import {exportPruned} from '../src/prune/surgery';
+import {allKept, assertCosted, costsOf, exportPruned, Kept, maskedForward, maskTensors} from '../src/prune';
 
 // Each handler: grouping, MACs against a count written out from the layer shapes, and export equal to
 // the masked model. The families below are small versions of the blocks Keras applications are made of.

@@ -1,5 +1,5 @@
 import {group} from '../src/graph';
-import {allKept, Kept} from '../src/prune/masks';
+import {allKept, Kept} from '../src/prune';
 
 /** Drop about 40% of the units of every prunable space (never all), from a seeded generator. */
 export function randomKept(g: ReturnType<typeof group>, seed: number): Kept {

@@ -8,8 +8,7 @@ import {useBackend} from '../src/backend';
 import {group} from '../src/graph';
 import {GlobalAveragePooling2D, kerasActivations, Normalization} from '../src/models';
 import {mulberry32} from '../src/data';
-import {pruner, ScoreBatch} from '../src/prune';
-import {maskedForward, maskTensors} from '../src/prune/fisher';
+import {maskedForward, maskTensors, pruner, ScoreBatch} from '../src/prune';
 import {loadModel, saveModel} from '../src/train';
 import {countCosts} from '../src/measure';
 
@@ -72,8 +71,7 @@ async function scoresAndTrains(model: tf.LayersModel): Promise<ReturnType<typeof
 
 /** max |exported(x) - masked model(x)| after pruning `units` of the pruner's ranking. */
 function exportError(p: ReturnType<typeof pruner>, units: number): number {
-  p.normalize('flops');
-  p.prune({units});
+  p.prune({units, normalize: 'flops'});
   const small = p.export();
   const err = tf.tidy(() => {
     const x = inputs(3, 5);

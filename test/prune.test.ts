@@ -6,12 +6,8 @@ import {group, registerHandler} from '../src/graph';
 import {zoo, ZooName} from '../src/models';
 import {countCosts} from '../src/measure';
 import {ImageDataset} from '../src/data';
-import {pruner, RunCheckpoint} from '../src/prune';
+import {costsOf, deltaCosts, exportPruned, maskedForward, maskTensors, profileLatency, pruner, RunCheckpoint} from '../src/prune';
 import {Optimizer} from '../src/train';
-import {maskedForward, maskTensors} from '../src/prune/fisher';
-import {exportPruned} from '../src/prune/surgery';
-import {costsOf, deltaCosts} from '../src/prune/costs';
-import {profileLatency} from '../src/prune/latency';
 import {randomKept} from './helpers';
 
 const L = tf.layers;
@@ -286,7 +282,7 @@ test('score leaves weights and BatchNorm statistics unchanged; steps leak no ten
   tf.tidy(() => model.getWeights().forEach((w, i) => assert.equal(tf.max(tf.abs(w.sub(ws[i]))).dataSync()[0], 0, model.weights[i].name)));
   const ranked = p.normalize('flops');
   assert.ok(ranked.units.every((u, i) => i === 0 || ranked.units[i - 1].score <= u.score));
-  const removed = p.prune({units: 2});
+  const removed = p.prune({units: 2, normalize: 'flops'});
   assert.equal(removed.length, 2);
   assert.ok(removed[1].macs < removed[0].macs);
   assert.equal(p.state().spaces.reduce((n, s) => n + s.units - s.kept.length, 0), 2);

@@ -4,10 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
 import {group, Grouping} from '../src/graph';
 import {GroupConv2D, zoo} from '../src/models';
-import {pruner} from '../src/prune';
-import {callWork, costsOf, deltaCosts, LatencyModel, Normalizer} from '../src/prune/costs';
-import {allKept, Kept} from '../src/prune/masks';
-import {Ranking, RankedUnit} from '../src/prune/ranking';
+import {allKept, callWork, costsOf, deltaCosts, Kept, LatencyModel, Normalizer, pruner, RankedUnit, Ranking} from '../src/prune';
 
 const L = tf.layers;
 
@@ -73,8 +70,8 @@ function integerLatency(g: Grouping): LatencyModel {
   }]))};
 }
 
-test('setup: cpu backend', async () => {
-  await tf.setBackend('cpu');
+test('setup: cpu backend (with the layer patches: BatchNormalization without a scale trains)', async () => {
+  await useBackend('cpu');
 });
 
 const models: [string, () => tf.LayersModel, number][] = [
@@ -123,11 +120,10 @@ test('p.prune({units: N}) removes exactly what one-at-a-time re-ranking removes,
       const {p, fisher} = await scoredPruner(model, grouping);
       const eligible = p.group().map((s) => s.prunable);
       assert.ok(fisher.some((f, i) => eligible[i] && f.some((v) => v > 0)), 'real, non-zero Fisher');
-      p.normalize(by);
       const kept = allKept(p.grouping);
       const want = reference(p.grouping, kept, fisher, eligible, by, 40);
       const before = tf.memory().numTensors;
-      const got = p.prune({units: 40});
+      const got = p.prune({units: 40, normalize: by});
       assert.equal(tf.memory().numTensors, before);
       assert.deepEqual(got.map(({space, unit, fisher: f, cost, score}) => ({space, unit, fisher: f, cost, score})), want, `${by}, grouping ${grouping}`);
       assert.deepEqual(p.kept, kept);

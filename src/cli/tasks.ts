@@ -8,7 +8,7 @@ import * as path from 'path';
 import {DetectionBatch, DetectionDataset, detectionScenes, fashionMnist, readCoco} from '../data';
 import {fpnLevels} from '../models';
 import {Pruner, PrunerOptions, RunOptions, ScoreBatch} from '../prune';
-import {assignTargets, DetectorForward, detectionLoss, evaluate, evaluateDetector, Optimizer, OptimizerOptions, OutputKind, Progress, trainDetector} from '../train';
+import {assignTargets, detectionLoss, evaluate, evaluateDetector, Optimizer, OptimizerOptions, OutputKind, Progress, trainDetector} from '../train';
 import {checkModelData, DataOptions, datasetName, DetectionDatasetName, InputShape, loadDataset} from './load';
 
 export type {DetectionDatasetName} from './load';
@@ -143,7 +143,7 @@ const tasks: Record<TaskKind, (source: TaskSource) => Promise<PruneTask & {check
       finetune: async (p, s) => {
         const steps = Math.max(1, Math.round(s.epochs * Math.floor(train.size / s.batchSize)));
         const weights = p.model.trainableWeights.map((w) => w.read() as tf.Variable);
-        await trainDetector(p.forward() as unknown as DetectorForward, weights, epochs ?? train, levels,
+        await trainDetector(p.forward<tf.Tensor3D>(), weights, epochs ?? train, levels,
           {steps, batchSize: s.batchSize, lr: s.lr, optimizer: s.optimizer, warmupSteps: 0, seed: s.seed, progress: s.progress});
       },
       check: (m) => checkOutput(m, 'detection', `dataset "${dataset}"`),

@@ -1,5 +1,5 @@
 import type {ChannelMap, Grouping} from '../graph';
-import type {Kept} from './masks';
+import type {KeptView} from './masks';
 
 /** Per-sample totals of the masked model at its current kept units; time (ms per batch) when a latency model is given. */
 export interface Costs { macs: number; memory: number; time?: number }
@@ -67,10 +67,10 @@ export function assertCosted(g: Grouping): void {
 }
 
 /** Kept-unit counts per space. */
-export const unitCounts = (kept: Kept): number[] => kept.map((k) => k.filter(Boolean).length);
+export const unitCounts = (kept: KeptView): number[] => kept.map((k) => k.filter(Boolean).length);
 
 /** Costs of the current masks. */
-export const costsOf = (g: Grouping, kept: Kept): Costs => costsAt(g, unitCounts(kept));
+export const costsOf = (g: Grouping, kept: KeptView): Costs => costsAt(g, unitCounts(kept));
 
 /** Normalizers of METHOD.md §4 (plus 'latency': predicted time freed on the profiled backend). */
 export type Normalizer = 'memory' | 'flops' | 'none' | 'latency';
@@ -89,7 +89,7 @@ export const freed: Record<Normalizer, (before: Costs, after: Costs) => number> 
  * 'latency' needs the model made by profileLatency().
  * @example deltaCosts(g, kept, 'memory')[3];
  */
-export function deltaCosts(g: Grouping, kept: Kept, normalizer: Normalizer, latency?: LatencyModel): number[] {
+export function deltaCosts(g: Grouping, kept: KeptView, normalizer: Normalizer, latency?: LatencyModel): number[] {
   if (normalizer === 'latency' && !latency) throw new Error("the 'latency' normalizer needs a latency model: run profileLatency() on the backend to prune for");
   const counts = unitCounts(kept);
   const model = normalizer === 'latency' ? latency : undefined;

@@ -1,8 +1,20 @@
+// The pruning core as plain-data functions over a PruneState, and the Pruner convenience that wraps them.
 export {Pruner, pruner} from './pruner';
-export type {PrunedUnit, PrunerOptions, PrunerState, Ranked, RankedUnit, RunCheckpoint, RunOptions, RunReport, RunRow, ScoreBatch, ScoreReport, TrainSettings} from './pruner';
-export type {LatencyModel, Normalizer} from './costs';
-export {normalizers} from './costs';
+export type {PrunerOptions, RunOptions, RunReport, ScoreReport, TrainSettings} from './pruner';
+export {accumulate, checkState, checkTarget, initialState, minFlopsRatio, prune, pruneSetup, summary} from './prune_state';
+export type {PrunedUnit, PrunerState, PruneSetup, PruneState, StepScores} from './prune_state';
+export {checkRanking, nextCount, normalize, Ranking, unitScores} from './ranking';
+export type {Ranked, RankedUnit} from './ranking';
+export {runSchedule} from './prune_schedule';
+export type {RunCheckpoint, RunRow, ScheduleOptions} from './prune_schedule';
+export {fisherStep, maskedForward, maskedModel, maskTensors, scoreBatch} from './fisher';
+export type {FisherStep, ScoreBatch, ScoreStepOptions} from './fisher';
+export {allKept, keptChannels, keptFeatures, maskOf} from './masks';
+export type {Kept, KeptView} from './masks';
+export {assertCosted, callWork, costsAt, costsOf, deltaCosts, normalizers, unitCounts} from './costs';
+export type {Costs, LatencyModel, Normalizer} from './costs';
+export {exportPruned} from './surgery';
 export {profileLatency} from './latency';
 export type {ProfileOptions} from './latency';
-export {criterionNames} from './criteria';
+export {criteria, criterionNames} from './criteria';
 export type {Criterion} from './criteria';

@@ -1,19 +1,22 @@
+/**
+ * Pruner: a thin convenience over the plain-data core (prune_state, fisher, ranking, prune_schedule). It holds one
+ * model's PruneSetup and its current PruneState, and wraps each step; snapshot() / restore() give the state as a value.
+ */
 import * as tf from '@tensorflow/tfjs';
 import {group, Grouping, Space} from '../graph';
-import {BatchSource, evaluate, fit, FitResult, logitsHook, Optimizer, OptimizerOptions, OutputKind, outputLoss, outputRule, OutputRule, Progress,
+import {BatchSource, evaluate, fit, FitResult, logitsHook, Optimizer, OptimizerOptions, OutputKind, outputRule, OutputRule, Progress,
   progress as makeProgress} from '../train';
-import {checkBatch, checkWeights, lossBlame} from '../train/loop';
+import {checkWeights} from '../train/loop';
 import {checkNumber, checkOptions} from '../train/validate';
-import {mulberry32} from '../data/prng';
-import {Criterion, criteria, criterionNames, scored} from './criteria';
-import {assertCosted, costsAt, costsOf, deltaCosts, LatencyModel, Normalizer, normalizers} from './costs';
-import {fisherStep, maskedForward, maskTensors} from './fisher';
+import {Criterion} from './criteria';
+import {LatencyModel, Normalizer} from './costs';
+import {maskedModel, scoreBatch, ScoreBatch} from './fisher';
 import {profileLatency, ProfileOptions} from './latency';
-import {allKept, Kept, keptChannels} from './masks';
-import {nextCount, Ranking, RankedUnit} from './ranking';
+import {KeptView} from './masks';
+import {checkState, checkTarget, initialState, minFlopsRatio, prune, PrunedUnit, PrunerState, PruneSetup, pruneSetup, PruneState, summary} from './prune_state';
+import {disposeBatch, RunCheckpoint, RunRow, runSchedule} from './prune_schedule';
+import {normalize, Ranked} from './ranking';
 import {exportPruned} from './surgery';
-
-export type {RankedUnit} from './ranking';
 
 /** Options of pruner(). */
 export interface PrunerOptions {
@@ -38,32 +41,13 @@ export interface PrunerOptions {
   roundTo?: number;
 }
 
-/** What score() and run() read: inputs plus whatever the loss needs (ys for the default loss). */
-export interface ScoreBatch { xs: tf.Tensor4D; ys?: tf.Tensor2D }
-
-/** Dispose every tensor a batch holds. */
-const disposeBatch = (b: object): void => tf.dispose(Object.values(b).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
-
-/** A positive integer option (its default when undefined), or a clear error naming it. */
-const positiveInteger = (name: string, v: number | undefined, fallback: number): number => checkNumber(name, v ?? fallback, 'count');
-
-/** Check the optimiser settings of `where` (lr may be 0: a step that changes nothing). */
-const checkTrainSettings = (where: string | ((key: string) => string), o: TrainSettings): void => checkOptions(where, o, {lr: 'nonNegative', batchSize: 'count', seed: 'finite'});
+export type {ScoreBatch} from './fisher';
+export type {RunCheckpoint, RunRow} from './prune_schedule';
+export type {PrunedUnit, PrunerState} from './prune_state';
+export type {Ranked, RankedUnit} from './ranking';
 
 /** Fisher accumulated by score(): one number per unit of every space. */
 export interface ScoreReport { steps: number; loss: number; spaces: {id: number; producers: string[]; consumers: string[]; fisher: number[]}[] }
-
-/** normalize()'s result: the prunable kept units, lowest score first (`fisher` of a unit holds the criterion's value). */
-export interface Ranked { normalizer: Normalizer; criterion?: Criterion; units: RankedUnit[] }
-
-/** What prune() removed. */
-export interface PrunedUnit extends RankedUnit { producers: string[]; macs: number; memory: number; macsRatio: number }
-
-/** Plain-data state: per space the kept unit indices and channel counts. */
-export interface PrunerState {
-  macs: number; memory: number; macsRatio: number; memoryRatio: number;
-  spaces: {id: number; units: number; kept: number[]; channels: number; keptChannels: number; prunable: boolean}[];
-}
 
 /** Options of run(): the whole schedule of METHOD.md §5. */
 export interface RunOptions extends TrainSettings {
@@ -75,6 +59,7 @@ export interface RunOptions extends TrainSettings {
   interval?: number;
   /** Units removed at each pruning (paper: 1). Default 1. */
   unitsPerPrune?: number;
+  /** Default 'memory'. */
   normalize?: Normalizer;
   /** How units are scored before the normalizer divides (see normalize()). Default 'fisher'. */
   criterion?: Criterion;
@@ -92,59 +77,52 @@ export interface RunOptions extends TrainSettings {
   resume?: RunCheckpoint;
 }
 
-/** Where run() stood right after a pruning: enough to continue with the same result. */
-export interface RunCheckpoint { steps: number; epoch: number; batchInEpoch: number; kept: Kept; rows: RunRow[] }
-
-/** One pruning of run(): the step it happened at, the training loss then, and what was removed. */
-export interface RunRow extends PrunedUnit { step: number; loss: number }
-
 /** What run() did. */
 export interface RunReport { steps: number; rows: RunRow[]; baseline: {macs: number; memory: number}; final: PrunerState }
 
 /** Optimiser settings of the training done while scoring or fine-tuning. */
 export interface TrainSettings { optimizer?: Optimizer | OptimizerOptions; lr?: number; batchSize?: number; seed?: number; progress?: Progress }
 
+
+/** A positive integer option (its default when undefined), or a clear error naming it. */
+const positiveInteger = (name: string, v: number | undefined, fallback: number): number => checkNumber(name, v ?? fallback, 'count');
+
+/** Check the optimiser settings of `where` (lr may be 0: a step that changes nothing). */
+const checkTrainSettings = (where: string | ((key: string) => string), o: TrainSettings): void => checkOptions(where, o, {lr: 'nonNegative', batchSize: 'count', seed: 'finite'});
+
+/** A deep copy of a state (plain data). */
+const copyState = (s: PruneState): PruneState => JSON.parse(JSON.stringify(s));
+
 /**
  * Group Fisher Pruning of one functional model, driven step by step (group, score, normalize, prune, finetune).
- * @example const p = pruner(model); p.group(); await p.score(train.batches(64), {steps: 25}); p.prune({units: 1});
+ * Each step is one of the core's functions on the pruner's state; normalize() and prune() rank by what they are
+ * given ('memory' and 'fisher' when not), nothing is remembered between them.
+ * @example const p = pruner(model); p.group(); await p.score(train.batches(64), {steps: 25}); p.prune({units: 1, normalize: 'memory'});
  */
 export class Pruner {
   readonly grouping: Grouping;
   /** The loss's output rule (from the output activation, or options.output), used unless options.loss is given. */
   readonly outputRule: OutputRule;
-  kept: Kept;
-  /** Fisher accumulated since the last prune, per space and unit (read back every step: webgpu in Node cannot read synchronously). */
-  private fisher: Float64Array[] | null = null;
-  /** First-order Taylor sums, accumulated beside Fisher. */
-  private taylor: Float64Array[] | null = null;
-  private fisherSteps = 0;
-  private criterion: Criterion = 'fisher';
-  /** The 'random' criterion's source (seed 0) and its scores since the last prune (normalize and prune agree). */
-  private readonly random = mulberry32(0);
-  private randomScores: number[][] | null = null;
-  private lastLoss = NaN;
-  private normalizer: Normalizer = 'memory';
-  private readonly baseline: {macs: number; memory: number};
-  private latency?: LatencyModel;
-  private pruned = false;
+  private readonly setup: PruneSetup;
+  private current: PruneState;
   private disposed = false;
-  private roundTo: number;
 
   constructor(readonly model: tf.LayersModel, readonly options: PrunerOptions = {}) {
     const shape = model.inputs[0]?.shape.slice(1);
     if (options.inputShape && (shape?.length !== options.inputShape.length || shape.some((d, i) => d !== null && d !== options.inputShape![i]))) {
       throw new Error(`inputShape [${options.inputShape}] does not match model "${model.name}" input [${shape}]`);
     }
-    this.roundTo = checkNumber('pruner({roundTo})', options.roundTo ?? 1, 'count');
+    const roundTo = checkNumber('pruner({roundTo})', options.roundTo ?? 1, 'count');
     this.outputRule = outputRule(model, options.output);
     this.grouping = group(model);
-    if (!this.grouping.spaces.some((s) => this.eligible(s))) {
-      const why = this.grouping.spaces.map((s) => `space ${s.id} (${s.producers.join(', ') || s.members[0].layer}): ${s.reason ?? 'coupled (grouping off)'}`);
-      throw new Error(`model "${model.name}" has no prunable channel space:\n  ${why.join('\n  ')}`);
-    }
-    this.kept = allKept(this.grouping);
-    this.baseline = costsOf(this.grouping, this.kept);
-    this.latency = options.latency;
+    this.setup = pruneSetup(this.grouping, {grouping: options.grouping, roundTo, latency: options.latency});
+    this.current = initialState(this.setup);
+  }
+
+  /** The current state (not a copy: the core's functions do not change it), once usable. */
+  private live(): PruneState {
+    this.usable();
+    return this.current;
   }
 
   /** Throws once dispose() was called. */
@@ -152,37 +130,32 @@ export class Pruner {
     if (this.disposed) throw new Error(`this pruner of model "${this.model.name}" was disposed: make a new one with pruner(model)`);
   }
 
-  /** Throws when the criterion reads Fisher / Taylor and none was accumulated since the last prune (ranking zeros would prune arbitrary units). */
-  private needFisher(step: string): void {
-    if (scored[this.criterion] && this.fisherSteps === 0) {
-      throw new Error(`${step} needs Fisher, and none was accumulated since ${this.pruned ? 'the last prune()' : 'the pruner was made'}: run p.score(batches) first`);
-    }
+  /**
+   * Which units of each space are kept (kept[space][unit]): a frozen copy; change it with restore().
+   * @example p.kept[3].filter(Boolean).length;
+   */
+  get kept(): KeptView {
+    return Object.freeze(this.current.kept.map((k) => Object.freeze([...k])));
   }
 
-  /** Check and remember the normalizer prune() ranks by. */
-  private setNormalizer(by: Normalizer): void {
-    if (!normalizers.includes(by)) throw new Error(`unknown normalizer "${by}": use one of ${normalizers.map((n) => `'${n}'`).join(', ')}`);
-    if (by === 'latency' && !this.latency) throw new Error("normalize('latency') needs a latency model: await p.profileLatency() first (or pass options.latency)");
-    this.normalizer = by;
+  /**
+   * The pruner's state as plain data (kept units, Fisher and Taylor sums since the last prune, ...): a copy that
+   * JSON round-trips, for the core's functions or restore().
+   * @example const s = p.snapshot(); s.kept[3][5] = false; p.restore(s);
+   */
+  snapshot(): PruneState {
+    return copyState(this.live());
   }
 
-  /** Check and remember the criterion normalize() and prune() score by. */
-  private setCriterion(c: Criterion): void {
-    if (!criterionNames.includes(c)) throw new Error(`unknown criterion "${c}": use one of ${criterionNames.map((n) => `'${n}'`).join(', ')}`);
-    this.criterion = c;
-  }
-
-  /** The current criterion's score of every unit, per space. */
-  private scores(): number[][] {
-    if (this.criterion === 'random' && this.randomScores) return this.randomScores;
-    const g = this.grouping;
-    const scores = criteria[this.criterion]({g, fisher: this.sums(this.fisher), taylor: this.sums(this.taylor), random: this.random, eligible: g.spaces.map((s) => this.eligible(s))});
-    if (this.criterion === 'random') this.randomScores = scores;
-    return scores;
-  }
-
-  private eligible(s: Space): boolean {
-    return s.prunable && (this.options.grouping !== false || (s.members.length === 1 && s.producers.length === 1));
+  /**
+   * Continue from a state (snapshot() of this pruner or a pruner of the same model, or a core function's result);
+   * throws when it does not fit this model's spaces.
+   * @example p.restore(JSON.parse(saved));
+   */
+  restore(state: PruneState): void {
+    this.usable();
+    checkState(this.setup, state);
+    this.current = copyState(state);
   }
 
   /**
@@ -191,8 +164,14 @@ export class Pruner {
    */
   group(): Space[] {
     this.usable();
-    return this.grouping.spaces.map((s) => ({...s, members: s.members.map((m) => ({...m})), producers: [...s.producers], consumers: [...s.consumers],
-      prunable: this.eligible(s), reason: s.reason ?? (this.eligible(s) ? undefined : 'coupled: not pruned without grouping')}));
+    const eligible = this.setup.eligible;
+    return this.grouping.spaces.map((s, i) => ({...s, members: s.members.map((m) => ({...m})), producers: [...s.producers], consumers: [...s.consumers],
+      prunable: eligible[i], reason: s.reason ?? (eligible[i] ? undefined : 'coupled: not pruned without grouping')}));
+  }
+
+  /** The Fisher step's loss and weights for this pruner's options. */
+  private stepOptions(weights: tf.Variable[], update?: (grads: tf.NamedTensorMap) => void) {
+    return {outputRule: this.outputRule, loss: this.options.loss, weights, update};
   }
 
   /**
@@ -208,11 +187,12 @@ export class Pruner {
     const weights = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const frozen = opts.train ? [] : this.model.nonTrainableWeights.map((w) => [w.read() as tf.Variable, tf.clone(w.read())] as const);
     const optimizer = opts.train?.optimizer instanceof Optimizer ? opts.train.optimizer : opts.train ? new Optimizer(opts.train.optimizer ?? {name: 'sgd', momentum: 0.9}) : null;
+    const step = this.stepOptions(optimizer ? weights : [], (grads) => optimizer!.apply(weights, weights.map((w) => grads[w.name]), opts.train?.lr ?? 0.01));
     let steps = 0;
     try {
       for (const batch of batches) {
         try {
-          await this.step(batch, optimizer ? weights : [], (grads) => optimizer!.apply(weights, weights.map((w) => grads[w.name]), opts.train?.lr ?? 0.01), 'score');
+          this.current = await scoreBatch(this.setup, this.current, batch, {...step, where: 'score'});
         } finally {
           disposeBatch(batch);
         }
@@ -225,41 +205,8 @@ export class Pruner {
       if (optimizer && !(opts.train?.optimizer instanceof Optimizer)) optimizer.dispose();
     }
     if (opts.train) await checkWeights(this.model, 'score({train})', 'after');
-    const fisher = this.sums(this.fisher);
-    return {steps, loss: this.lastLoss, spaces: this.grouping.spaces.map((s, i) => ({id: s.id, producers: s.producers, consumers: s.consumers, fisher: fisher[i]}))};
-  }
-
-  /** One Fisher step; `update` receives the weight gradients when weights are given. */
-  private async step(batch: ScoreBatch, weights: tf.Variable[], update: (grads: tf.NamedTensorMap) => void, where: string): Promise<void> {
-    const custom = this.options.loss;
-    checkBatch(this.model, custom ? {xs: batch.xs} : batch, where, this.outputRule); // a custom loss reads other targets
-    const lossOf = custom ? (outputs: tf.Tensor) => custom(outputs, batch) : (values: tf.Tensor) => {
-      if (!batch.ys) throw new Error('the classification loss needs batch.ys (one-hot targets); pass a loss option for other batches');
-      return outputLoss(values, batch.ys, this.outputRule);
-    };
-    // the output rule's loss reads the values before an output softmax / sigmoid where the graph has them
-    const r = await fisherStep(this.grouping, this.kept, batch.xs, lossOf, weights, custom ? undefined : logitsHook(this.outputRule));
-    try {
-      if (!Number.isFinite(r.loss)) {
-        throw new Error(`${where}: loss is ${r.loss} after ${this.fisherSteps} Fisher steps; the masks and the weights are unchanged by this step: ${await lossBlame(this.model)}`);
-      }
-      if (weights.length) update(r.grads);
-      const add = async (to: Float64Array[] | null, step: tf.Tensor1D[]) => (await Promise.all(step.map((f) => f.data()))).map((v, i) => {
-        const sum = to?.[i] ?? new Float64Array(v.length);
-        v.forEach((x, k) => { sum[k] += x; });
-        return sum;
-      });
-      [this.fisher, this.taylor] = [await add(this.fisher, r.fisher), await add(this.taylor, r.taylor)];
-      this.fisherSteps++;
-      this.lastLoss = r.loss;
-    } finally {
-      tf.dispose([...r.fisher, ...r.taylor, ...Object.values(r.grads)]);
-    }
-  }
-
-  /** Accumulated sums (Fisher or Taylor) as arrays; zeros before any step. */
-  private sums(acc: Float64Array[] | null): number[][] {
-    return this.grouping.spaces.map((s, i) => (acc ? Array.from(acc[i]) : new Array<number>(s.units).fill(0)));
+    const {fisher, loss} = this.current;
+    return {steps, loss: loss ?? NaN, spaces: this.grouping.spaces.map((s, i) => ({id: s.id, producers: s.producers, consumers: s.consumers, fisher: [...fisher[i]]}))};
   }
 
   /**
@@ -269,62 +216,31 @@ export class Pruner {
    */
   async profileLatency(opts: Omit<ProfileOptions, 'eligible'> = {}): Promise<LatencyModel> {
     this.usable();
-    this.latency = await profileLatency(this.grouping, {...opts, eligible: this.grouping.spaces.map((s) => this.eligible(s))});
-    return this.latency;
+    this.setup.latency = await profileLatency(this.grouping, {...opts, eligible: this.setup.eligible});
+    return this.setup.latency;
   }
 
   /**
-   * Rank kept units by criterion / cost freed (METHOD.md §4), lowest first. The criterion (remembered for prune()):
-   * 'fisher' (default) and 'taylor' need score() since the last prune; 'l1', 'l2' (filter norms summed over the
-   * space's producers), 'bn' (|gamma| summed over its BatchNormalization layers) read the weights; 'random'.
-   * The costs are those of one unit: with roundTo > 1, prune() ranks whole chunks instead (see prune()).
+   * Rank kept units by criterion / cost freed (METHOD.md §4), lowest first; see the core's normalize(). Criterion
+   * (default 'fisher'): 'fisher' and 'taylor' need score() since the last prune; 'l1', 'l2', 'bn' read the weights;
+   * 'random'. Nothing is remembered: prune() ranks by its own options.
    * @example const ranked = p.normalize('memory'); ranked.units[0]; p.normalize('flops', {criterion: 'l1'});
    */
-  normalize(by: Normalizer = this.normalizer, opts: {criterion?: Criterion} = {}): Ranked {
-    this.usable();
-    this.setNormalizer(by);
-    this.setCriterion(opts.criterion ?? this.criterion);
-    this.needFisher('normalize()');
-    const fisher = this.scores();
-    const cost = deltaCosts(this.grouping, this.kept, by, this.latency);
-    const units: RankedUnit[] = [];
-    this.grouping.spaces.forEach((s, i) => {
-      if (!this.eligible(s) || cost[i] <= 0) return;
-      this.kept[i].forEach((on, k) => { if (on) units.push({space: i, unit: k, fisher: fisher[i][k], cost: cost[i], score: fisher[i][k] / cost[i]}); });
-    });
-    return {normalizer: by, criterion: this.criterion, units: units.sort((a, b) => a.score - b.score)};
+  normalize(by: Normalizer = 'memory', opts: {criterion?: Criterion} = {}): Ranked {
+    return normalize(this.setup, this.live(), {normalizer: by, criterion: opts.criterion ?? 'fisher'});
   }
 
   /**
-   * Zero the masks of the `units` lowest-ranked units by the last normalizer and criterion, one at a time: each is the
-   * unit normalize() would rank first after the removals before it (the costs follow the counts; Fisher does not
-   * change). With roundTo > 1 a space loses whole chunks down to its next allowed width (scored by their summed
-   * Fisher over the cost the chunk frees), so the last chunk may take it past `units`.
-   * Then Fisher is reset: the next prune() needs a new score().
-   * @example p.prune({units: 1});
+   * Zero the masks of the `units` (default 1) lowest-ranked units by `normalize` (default 'memory') and `criterion`
+   * (default 'fisher'), one at a time, as normalize() would rank them after the removals before (see the core's
+   * prune(), roundTo included). Then Fisher is reset: the next prune() needs a new score().
+   * @example p.prune({units: 1, normalize: 'flops'});
    */
-  prune(opts: {units?: number} = {}): PrunedUnit[] {
-    this.usable();
+  prune(opts: {units?: number; normalize?: Normalizer; criterion?: Criterion} = {}): PrunedUnit[] {
     const units = positiveInteger('prune({units})', opts.units, 1);
-    this.setNormalizer(this.normalizer);
-    this.needFisher('prune()');
-    const eligible = this.grouping.spaces.map((s) => this.eligible(s));
-    const ranking = new Ranking(this.grouping, this.kept, this.scores(), eligible, this.normalizer, this.latency, this.roundTo);
-    const removed: PrunedUnit[] = [];
-    while (removed.length < units) {
-      const best = ranking.next();
-      if (!best) break;
-      const chunk = ranking.remove(best);
-      const c = costsOf(this.grouping, this.kept);
-      // with roundTo, a chunk of units goes at once: one row each, with the chunk's score
-      for (const unit of chunk) {
-        removed.push({...best, unit, producers: this.grouping.spaces[best.space].producers, macs: c.macs, memory: c.memory, macsRatio: c.macs / this.baseline.macs});
-      }
-    }
-    [this.fisher, this.taylor, this.randomScores] = [null, null, null];
-    this.fisherSteps = 0;
-    this.pruned = true;
-    return removed;
+    const r = prune(this.setup, this.live(), {units, normalizer: opts.normalize ?? 'memory', criterion: opts.criterion ?? 'fisher'});
+    this.current = r.state;
+    return r.removed;
   }
 
   /**
@@ -332,13 +248,7 @@ export class Pruner {
    * @example p.minFlopsRatio(); // e.g. 0.04 for resnet20, 0.96 for resnext without grouping
    */
   minFlopsRatio(): number {
-    this.usable();
-    // an eligible space shrinks to its smallest allowed count (nextCount down to the last one)
-    const floor = (s: Space, n: number): number => {
-      for (let m = n; ; ) { const next = nextCount(m, s.unit, this.roundTo); if (next < 1) return m; m = next; }
-    };
-    const counts = this.grouping.spaces.map((s, i) => this.kept[i].filter(Boolean).length);
-    return costsAt(this.grouping, this.grouping.spaces.map((s, i) => (this.eligible(s) ? floor(s, counts[i]) : counts[i]))).macs / this.baseline.macs;
+    return minFlopsRatio(this.setup, this.live().kept);
   }
 
   /**
@@ -346,16 +256,12 @@ export class Pruner {
    * @example p.checkTarget(0.5);
    */
   checkTarget(targetFlops: number): void {
-    if (!(targetFlops > 0 && targetFlops <= 1)) throw new Error(`targetFlops must be in (0, 1], got ${targetFlops}`);
-    assertCosted(this.grouping);
-    const floor = this.minFlopsRatio();
-    if (targetFlops < floor) {
-      throw new Error(`targetFlops ${targetFlops} cannot be reached: pruning every prunable space of "${this.model.name}" to ${this.roundTo > 1 ? `its smallest multiple of ${this.roundTo} channels` : 'one unit'} leaves ${floor.toFixed(4)} of the FLOPs; choose a target >= ${floor.toFixed(4)}`);
-    }
+    checkTarget(this.setup, this.current.kept, targetFlops);
   }
 
   /**
-   * The whole loop (METHOD.md §5): train with masks, prune every `interval` steps, stop at the target, fine-tune.
+   * The whole loop (METHOD.md §5, the core's runSchedule()): train with masks, prune every `interval` steps, stop at
+   * the target, fine-tune.
    * @example await p.run({data: train, targetFlops: 0.5, interval: 25, normalize: 'memory'});
    */
   async run(o: RunOptions): Promise<RunReport> {
@@ -364,75 +270,36 @@ export class Pruner {
     const unitsPerPrune = positiveInteger('run({unitsPerPrune})', o.unitsPerPrune, 1);
     const checkpointEvery = positiveInteger('run({checkpointEvery})', o.checkpointEvery, 10);
     checkOptions('run', o, {finetuneEpochs: 'countOrZero', roundTo: 'count'});
-    if (o.roundTo) this.roundTo = o.roundTo;
+    if (o.roundTo) this.setup.roundTo = o.roundTo;
     checkTrainSettings('run', o);
     this.checkTarget(o.targetFlops);
     await checkWeights(this.model, 'run', 'before');
-    if (o.normalize === 'latency' && !this.latency) await this.profileLatency({batchSize: o.batchSize});
-    if (o.normalize) this.setNormalizer(o.normalize);
-    if (o.criterion) this.setCriterion(o.criterion);
+    if (o.normalize === 'latency' && !this.setup.latency) await this.profileLatency({batchSize: o.batchSize});
     const batchSize = o.batchSize ?? 64;
     const weights = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
     const optimizer = o.optimizer instanceof Optimizer ? o.optimizer : new Optimizer(o.optimizer ?? {name: 'sgd', momentum: 0.9, weightDecay: 5e-4});
     const update = (grads: tf.NamedTensorMap): void => optimizer.apply(weights, weights.map((w) => grads[w.name]), o.lr ?? 0.01);
-    const rows: RunRow[] = o.resume ? [...o.resume.rows] : [];
-    let steps = o.resume?.steps ?? 0;
-    if (o.resume) this.kept = o.resume.kept.map((k) => [...k]);
-    let prunings = 0;
     try {
-      for (let epoch = o.resume?.epoch ?? 0; this.state().macsRatio > o.targetFlops; epoch++) {
-        o.progress?.start(`pruning, epoch ${epoch + 1}`, Math.ceil(o.data.size / batchSize));
-        let inEpoch = 0;
-        const skip = epoch === o.resume?.epoch ? o.resume.batchInEpoch : 0;
-        for (const batch of o.data.batches(batchSize, {shuffle: true, seed: (o.seed ?? 0) + epoch})) {
-          try {
-            if (inEpoch >= skip) await this.step(batch, weights, update, 'run');
-          } finally {
-            disposeBatch(batch);
-          }
-          if (++inEpoch <= skip) continue;
-          steps++;
-          o.progress?.update(inEpoch, {loss: this.lastLoss, acc: NaN, samples: inEpoch * batchSize});
-          if (steps % interval !== 0) continue;
-          const loss = this.lastLoss;
-          for (const r of this.prune({units: unitsPerPrune})) {
-            rows.push({...r, step: steps, loss});
-            o.onPrune?.(rows[rows.length - 1]);
-          }
-          const done = this.state().macsRatio <= o.targetFlops;
-          if (o.onCheckpoint && !done && ++prunings % checkpointEvery === 0) {
-            await o.onCheckpoint({steps, epoch, batchInEpoch: inEpoch, kept: this.kept.map((k) => [...k]), rows: [...rows]});
-          }
-          if (done) break;
-          await tf.nextFrame();
-        }
-        o.progress?.stop(`pruned to ${(100 * this.state().macsRatio).toFixed(1)}% of the FLOPs after ${steps} steps`);
-      }
+      const r = await runSchedule(this.setup, this.current, {data: o.data, targetFlops: o.targetFlops, interval, unitsPerPrune, normalizer: o.normalize ?? 'memory',
+        criterion: o.criterion ?? 'fisher', batchSize, seed: o.seed ?? 0, step: this.stepOptions(weights, update), checkpointEvery, onPrune: o.onPrune,
+        onCheckpoint: o.onCheckpoint, resume: o.resume, progress: o.progress, onState: (s) => { this.current = s; }});
       await checkWeights(this.model, 'run, pruning phase', 'after');
       if (o.finetuneEpochs) await this.finetune(o.data as BatchSource, {...o, optimizer, epochs: o.finetuneEpochs});
+      return {steps: r.steps, rows: r.rows, baseline: this.setup.baseline, final: this.state()};
     } finally {
       if (!(o.optimizer instanceof Optimizer)) optimizer.dispose();
     }
-    return {steps, rows, baseline: this.baseline, final: this.state()};
   }
 
   /**
    * The masked model's forward (its outputs), for training and evaluation; masks are built per call. With
    * `{logits: true}` it returns what the output rule's loss reads (the values before an output softmax / sigmoid).
-   * @example const probs = p.forward()(xs, false);
+   * `O` is the output's type: tf.Tensor2D for a classifier (the default), e.g. tf.Tensor3D for a detector.
+   * @example const probs = p.forward()(xs, false); const boxes = p.forward<tf.Tensor3D>()(xs, true);
    */
-  forward(opts: {logits?: boolean} = {}): (xs: tf.Tensor4D, training: boolean) => tf.Tensor2D {
+  forward<O extends tf.Tensor = tf.Tensor2D>(opts: {logits?: boolean} = {}): (xs: tf.Tensor4D, training: boolean) => O {
     this.usable();
-    const output = opts.logits ? logitsHook(this.outputRule) : undefined;
-    return (xs, training) => {
-      checkBatch(this.model, {xs}, 'forward');
-      const masks = maskTensors(this.grouping, this.kept);
-      try {
-        return maskedForward(this.grouping, masks, xs, training, output) as tf.Tensor2D;
-      } finally {
-        tf.dispose([...masks.values()]);
-      }
-    };
+    return maskedModel<O>(this.grouping, this.current.kept, opts.logits ? logitsHook(this.outputRule) : undefined);
   }
 
   /**
@@ -456,20 +323,11 @@ export class Pruner {
   }
 
   /**
-   * Plain-data state: kept units and channels per space, MACs and memory against the baseline.
+   * Costs summary: kept units and channels per space, MACs and memory against the baseline.
    * @example p.state().macsRatio;
    */
   state(): PrunerState {
-    this.usable();
-    const c = costsOf(this.grouping, this.kept);
-    return {
-      macs: c.macs, memory: c.memory, macsRatio: c.macs / this.baseline.macs, memoryRatio: c.memory / this.baseline.memory,
-      spaces: this.grouping.spaces.map((s, i) => {
-        const first = this.grouping.spaceOf.indexOf(i);
-        return {id: s.id, units: s.units, kept: this.kept[i].flatMap((on, k) => (on ? [k] : [])), channels: s.channels,
-          keptChannels: keptChannels(this.grouping, this.kept, first).length, prunable: this.eligible(s)};
-      }),
-    };
+    return summary(this.setup, this.live());
   }
 
   /**
@@ -477,8 +335,7 @@ export class Pruner {
    * @example const small = p.export(); await small.save(...);
    */
   export(): tf.LayersModel {
-    this.usable();
-    return exportPruned(this.grouping, this.kept);
+    return exportPruned(this.grouping, this.live().kept);
   }
 
   /**
@@ -486,8 +343,7 @@ export class Pruner {
    * @example p.dispose();
    */
   dispose(): void {
-    [this.fisher, this.taylor, this.randomScores] = [null, null, null];
-    this.fisherSteps = 0;
+    this.current = initialState(this.setup);
     this.disposed = true;
   }
 }

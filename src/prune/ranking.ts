@@ -1,9 +1,63 @@
+/** Ranking (METHOD.md §4): unit scores by criterion, divided by the cost a unit frees; normalize() and the incremental Ranking prune() uses. */
 import type {Grouping} from '../graph';
-import {costsAt, freed, LatencyModel, Normalizer, unitCounts} from './costs';
+import {mulberry32} from '../data/prng';
+import {costsAt, deltaCosts, freed, LatencyModel, Normalizer, normalizers, unitCounts} from './costs';
+import {Criterion, criteria, criterionNames, scored} from './criteria';
 import type {Kept} from './masks';
+import type {PruneSetup, PruneState} from './prune_state';
 
 /** One unit with its Fisher, the cost it frees and their ratio (the ranking score). */
 export interface RankedUnit { space: number; unit: number; fisher: number; cost: number; score: number }
+
+/** normalize()'s result: the prunable kept units, lowest score first (`fisher` of a unit holds the criterion's value). */
+export interface Ranked { normalizer: Normalizer; criterion?: Criterion; units: RankedUnit[] }
+
+/**
+ * Throw a clear error for an unknown normalizer or criterion, a 'latency' normalizer without a latency model, or a
+ * criterion that reads Fisher when the state has none since the last prune (ranking zeros would prune arbitrary units).
+ * @example checkRanking(setup, state, {normalizer: 'memory', criterion: 'fisher'}, 'prune()');
+ */
+export function checkRanking(setup: PruneSetup, state: PruneState, o: {normalizer: Normalizer; criterion: Criterion}, step: string): void {
+  if (!normalizers.includes(o.normalizer)) throw new Error(`unknown normalizer "${o.normalizer}": use one of ${normalizers.map((n) => `'${n}'`).join(', ')}`);
+  if (o.normalizer === 'latency' && !setup.latency) throw new Error("normalize('latency') needs a latency model: await p.profileLatency() first (or pass options.latency)");
+  if (!criterionNames.includes(o.criterion)) throw new Error(`unknown criterion "${o.criterion}": use one of ${criterionNames.map((n) => `'${n}'`).join(', ')}`);
+  if (scored[o.criterion] && state.fisherSteps === 0) {
+    throw new Error(`${step} needs Fisher, and none was accumulated since ${state.pruned ? 'the last prune()' : 'the pruner was made'}: run p.score(batches) first`);
+  }
+}
+
+/**
+ * Every unit's score by a criterion, per space, and how many numbers the 'random' source drew for it (those
+ * continue from state.randomDraws, so the same state gives the same scores).
+ * @example const {scores} = unitScores(setup, state, 'l1');
+ */
+export function unitScores(setup: PruneSetup, state: PruneState, criterion: Criterion): {scores: number[][]; draws: number} {
+  const random = mulberry32(0);
+  for (let i = 0; i < state.randomDraws; i++) random();
+  let draws = 0;
+  const counted = () => { draws++; return random(); };
+  const scores = criteria[criterion]({g: setup.grouping, fisher: state.fisher, taylor: state.taylor, random: counted, eligible: setup.eligible});
+  return {scores, draws};
+}
+
+/**
+ * Rank the state's kept units by criterion / cost freed (METHOD.md §4), lowest first. 'fisher' and 'taylor' need
+ * Fisher steps since the last prune; 'l1', 'l2' (filter norms summed over the space's producers), 'bn' (|gamma| summed
+ * over its BatchNormalization layers) read the weights; 'random' draws from the state's seeded source. The costs are
+ * those of one unit: with roundTo > 1, prune() ranks whole chunks instead.
+ * @example normalize(setup, state, {normalizer: 'memory', criterion: 'fisher'}).units[0];
+ */
+export function normalize(setup: PruneSetup, state: PruneState, o: {normalizer: Normalizer; criterion: Criterion}): Ranked {
+  checkRanking(setup, state, o, 'normalize()');
+  const {scores} = unitScores(setup, state, o.criterion);
+  const cost = deltaCosts(setup.grouping, state.kept, o.normalizer, setup.latency);
+  const units: RankedUnit[] = [];
+  state.kept.forEach((kept, i) => {
+    if (!setup.eligible[i] || cost[i] <= 0) return;
+    kept.forEach((on, k) => { if (on) units.push({space: i, unit: k, fisher: scores[i][k], cost: cost[i], score: scores[i][k] / cost[i]}); });
+  });
+  return {normalizer: o.normalizer, criterion: o.criterion, units: units.sort((a, b) => a.score - b.score)};
+}
 
 /**
  * The unit count a space of `n` kept units of `width` channels each goes down to next, its channel count a multiple

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {Grouping, refKey} from '../graph';
 import {ownSharedLayers} from '../models/common';
-import {Kept, keepOf} from './masks';
+import {keepOf, KeptView} from './masks';
 
 type LayerClass = {fromConfig: (cls: unknown, config: tf.serialization.ConfigDict) => tf.layers.Layer};
 
@@ -18,7 +18,7 @@ function rebuild(layer: tf.layers.Layer, config: tf.serialization.ConfigDict): t
  * and biases sliced, consumers sliced on their input axis. pruned(x) == masked model(x).
  * @example const small = exportPruned(grouping, kept); small.predict(x);
  */
-export function exportPruned(g: Grouping, kept: Kept): tf.LayersModel {
+export function exportPruned(g: Grouping, kept: KeptView): tf.LayersModel {
   const layers = new Map<string, tf.layers.Layer>();
   const weights = new Map<string, tf.Tensor[]>();
   const symbolic = new Map<string, tf.SymbolicTensor>();
