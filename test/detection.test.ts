@@ -438,10 +438,7 @@ test('Fisher of the detector with the detection loss: shared heads sum every lev
   await useBackend('wasm');
   const scenes = detectionScenes(await items, {count: 8, seed: 2});
   const model = fpnDetector({inputShape: [64, 64, 1], classes: 10, seed: 3, width: 8});
-  const p = pruner(model, {loss: (outputs, batch) => {
-    const b = batch as unknown as DetectionBatch;
-    return detectionLoss(outputs as tf.Tensor3D, assignTargets(b.boxes, b.labels, levels, 10));
-  }});
+  const p = pruner(model, {loss: (outputs: tf.Tensor3D, b: DetectionBatch) => detectionLoss(outputs, assignTargets(b.boxes, b.labels, levels, 10))});
   const before = tf.memory().numTensors;
   const report = await p.score(scenes.batches(4), {steps: 2});
   assert.equal(report.steps, 2);

@@ -14,7 +14,7 @@ export interface RunCheckpoint { steps: number; epoch: number; batchInEpoch: num
 export interface RunRow extends PrunedUnit { step: number; loss: number }
 
 /** What the schedule reads: its data, target, pace, ranking, and hooks. */
-export interface ScheduleOptions<B extends ScoreBatch> {
+export interface ScheduleOptions<O extends tf.Tensor, B extends ScoreBatch> {
   data: {size: number; batches(batchSize: number, opts?: {shuffle?: boolean; seed?: number}): Iterable<B>};
   targetFlops: number;
   interval: number;
@@ -25,7 +25,7 @@ export interface ScheduleOptions<B extends ScoreBatch> {
   /** Epoch e is shuffled with seed + e, so a resumed run sees the same order. */
   seed: number;
   /** The loss, the weights trained and their update. */
-  step: Omit<ScoreStepOptions<tf.Tensor, B>, 'where'>;
+  step: Omit<ScoreStepOptions<O, B>, 'where'>;
   checkpointEvery: number;
   onPrune?: (row: RunRow) => void;
   onCheckpoint?: (c: RunCheckpoint) => Promise<void>;
@@ -43,7 +43,7 @@ export const disposeBatch = (b: object): void => tf.dispose(Object.values(b).fil
  * (the target is checked beforehand by checkTarget()). Returns the final state, the steps taken and one row per unit removed.
  * @example const {state: pruned, rows} = await runSchedule(setup, state, {data: train, targetFlops: 0.5, interval: 25, ...});
  */
-export async function runSchedule<B extends ScoreBatch>(setup: PruneSetup, start: PruneState, o: ScheduleOptions<B>): Promise<{state: PruneState; steps: number; rows: RunRow[]}> {
+export async function runSchedule<O extends tf.Tensor, B extends ScoreBatch>(setup: PruneSetup, start: PruneState, o: ScheduleOptions<O, B>): Promise<{state: PruneState; steps: number; rows: RunRow[]}> {
   let state = o.resume ? {...start, kept: o.resume.kept.map((k) => [...k])} : start;
   const set = (s: PruneState): void => { state = s; o.onState?.(s); };
   set(state);

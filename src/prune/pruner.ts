@@ -10,7 +10,7 @@ import {checkWeights} from '../train/loop';
 import {checkNumber, checkOptions} from '../train/validate';
 import {Criterion} from './criteria';
 import {LatencyModel, Normalizer} from './costs';
-import {maskedModel, scoreBatch, ScoreBatch} from './fisher';
+import {maskedModel, scoreBatch, ScoreBatch, ScoreStepOptions} from './fisher';
 import {profileLatency, ProfileOptions} from './latency';
 import {KeptView} from './masks';
 import {checkState, checkTarget, initialState, minFlopsRatio, prune, PrunedUnit, PrunerState, PruneSetup, pruneSetup, PruneState, summary} from './prune_state';
@@ -18,8 +18,8 @@ import {disposeBatch, RunCheckpoint, RunRow, runSchedule} from './prune_schedule
 import {normalize, Ranked} from './ranking';
 import {exportPruned} from './surgery';
 
-/** Options of pruner(). */
-export interface PrunerOptions {
+/** Options of pruner(); `O` and `B` are the model output and batch types a custom loss reads. */
+export interface PrunerOptions<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = ScoreBatch> {
   /** Checked against the model's input shape [h, w, c]. */
   inputShape?: number[];
   /** false: the "-I" ablation, only spaces with one producer and nothing coupled are pruned. */
@@ -28,7 +28,7 @@ export interface PrunerOptions {
    * Batch-mean loss of the model output for a batch (e.g. a detector's); it wins over `output`. Default: the
    * output rule's classification loss against batch.ys.
    */
-  loss?: (outputs: tf.Tensor, batch: ScoreBatch) => tf.Scalar;
+  loss?: (outputs: O, batch: B) => tf.Scalar;
   /**
    * What the model outputs. Default: the loss follows the output activation (softmax: cross-entropy of its
    * probabilities, from the values before it; sigmoid: binary cross-entropy; linear: logits). 'logits': softmax
@@ -50,9 +50,9 @@ export type {Ranked, RankedUnit} from './ranking';
 export interface ScoreReport { steps: number; loss: number; spaces: {id: number; producers: string[]; consumers: string[]; fisher: number[]}[] }
 
 /** Options of run(): the whole schedule of METHOD.md §5. */
-export interface RunOptions extends TrainSettings {
+export interface RunOptions<B extends ScoreBatch = ScoreBatch> extends TrainSettings {
   /** Training data; fine-tuning (finetuneEpochs) needs classification batches. */
-  data: {size: number; batches(batchSize: number, opts?: {shuffle?: boolean; seed?: number}): Iterable<ScoreBatch>};
+  data: {size: number; batches(batchSize: number, opts?: {shuffle?: boolean; seed?: number}): Iterable<B>};
   /** Stop when remaining MACs / baseline MACs <= targetFlops (e.g. 0.5). */
   targetFlops: number;
   /** Training steps between two prunings (paper: 25 for classification). Default 25. */
@@ -99,7 +99,7 @@ const copyState = (s: PruneState): PruneState => JSON.parse(JSON.stringify(s));
  * given ('memory' and 'fisher' when not), nothing is remembered between them.
  * @example const p = pruner(model); p.group(); await p.score(train.batches(64), {steps: 25}); p.prune({units: 1, normalize: 'memory'});
  */
-export class Pruner {
+export class Pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = ScoreBatch> {
   readonly grouping: Grouping;
   /** The loss's output rule (from the output activation, or options.output), used unless options.loss is given. */
   readonly outputRule: OutputRule;
@@ -107,7 +107,7 @@ export class Pruner {
   private current: PruneState;
   private disposed = false;
 
-  constructor(readonly model: tf.LayersModel, readonly options: PrunerOptions = {}) {
+  constructor(readonly model: tf.LayersModel, readonly options: PrunerOptions<O, B> = {}) {
     const shape = model.inputs[0]?.shape.slice(1);
     if (options.inputShape && (shape?.length !== options.inputShape.length || shape.some((d, i) => d !== null && d !== options.inputShape![i]))) {
       throw new Error(`inputShape [${options.inputShape}] does not match model "${model.name}" input [${shape}]`);
@@ -170,7 +170,7 @@ export class Pruner {
   }
 
   /** The Fisher step's loss and weights for this pruner's options. */
-  private stepOptions(weights: tf.Variable[], update?: (grads: tf.NamedTensorMap) => void) {
+  private stepOptions(weights: tf.Variable[], update?: (grads: tf.NamedTensorMap) => void): Omit<ScoreStepOptions<O, B>, 'where'> {
     return {outputRule: this.outputRule, loss: this.options.loss, weights, update};
   }
 
@@ -179,7 +179,7 @@ export class Pruner {
    * Without it, weights and BatchNorm moving statistics are left as they were.
    * @example await p.score(train.batches(64), {steps: 25});
    */
-  async score<B extends ScoreBatch>(batches: Iterable<B>, opts: {steps?: number; train?: TrainSettings} = {}): Promise<ScoreReport> {
+  async score<BB extends B>(batches: Iterable<BB>, opts: {steps?: number; train?: TrainSettings} = {}): Promise<ScoreReport> {
     this.usable();
     if (opts.steps !== undefined) positiveInteger('score({steps})', opts.steps, 1);
     if (opts.train) checkTrainSettings((k) => `score({train: {${k}}})`, opts.train);
@@ -264,7 +264,7 @@ export class Pruner {
    * the target, fine-tune.
    * @example await p.run({data: train, targetFlops: 0.5, interval: 25, normalize: 'memory'});
    */
-  async run(o: RunOptions): Promise<RunReport> {
+  async run(o: RunOptions<B>): Promise<RunReport> {
     this.usable();
     const interval = positiveInteger('run({interval})', o.interval, 25);
     const unitsPerPrune = positiveInteger('run({unitsPerPrune})', o.unitsPerPrune, 1);
@@ -284,7 +284,8 @@ export class Pruner {
         criterion: o.criterion ?? 'fisher', batchSize, seed: o.seed ?? 0, step: this.stepOptions(weights, update), checkpointEvery, onPrune: o.onPrune,
         onCheckpoint: o.onCheckpoint, resume: o.resume, progress: o.progress, onState: (s) => { this.current = s; }});
       await checkWeights(this.model, 'run, pruning phase', 'after');
-      if (o.finetuneEpochs) await this.finetune(o.data as BatchSource, {...o, optimizer, epochs: o.finetuneEpochs});
+      // finetune trains on classification batches (RunOptions.data says so)
+      if (o.finetuneEpochs) await this.finetune(o.data as unknown as BatchSource, {...o, optimizer, epochs: o.finetuneEpochs});
       return {steps: r.steps, rows: r.rows, baseline: this.setup.baseline, final: this.state()};
     } finally {
       if (!(o.optimizer instanceof Optimizer)) optimizer.dispose();
@@ -294,12 +295,12 @@ export class Pruner {
   /**
    * The masked model's forward (its outputs), for training and evaluation; masks are built per call. With
    * `{logits: true}` it returns what the output rule's loss reads (the values before an output softmax / sigmoid).
-   * `O` is the output's type: tf.Tensor2D for a classifier (the default), e.g. tf.Tensor3D for a detector.
+   * `T` is the output's type: tf.Tensor2D for a classifier (the default), e.g. tf.Tensor3D for a detector.
    * @example const probs = p.forward()(xs, false); const boxes = p.forward<tf.Tensor3D>()(xs, true);
    */
-  forward<O extends tf.Tensor = tf.Tensor2D>(opts: {logits?: boolean} = {}): (xs: tf.Tensor4D, training: boolean) => O {
+  forward<T extends tf.Tensor = tf.Tensor2D>(opts: {logits?: boolean} = {}): (xs: tf.Tensor4D, training: boolean) => T {
     this.usable();
-    return maskedModel<O>(this.grouping, this.current.kept, opts.logits ? logitsHook(this.outputRule) : undefined);
+    return maskedModel<T>(this.grouping, this.current.kept, opts.logits ? logitsHook(this.outputRule) : undefined);
   }
 
   /**
@@ -350,8 +351,10 @@ export class Pruner {
 
 /**
  * Start pruning a functional tf.LayersModel.
+ * A custom loss types the outputs and batches it reads, e.g. a detector's:
+ * `pruner(model, {loss: (outputs: tf.Tensor3D, batch: DetectionBatch) => detectionLoss(outputs, targetsOf(batch))})`.
  * @example const p = pruner(model, {inputShape: [28, 28, 1]});
  */
-export function pruner(model: tf.LayersModel, options: PrunerOptions = {}): Pruner {
-  return new Pruner(model, options);
+export function pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = ScoreBatch>(model: tf.LayersModel, options: PrunerOptions<O, B> = {}): Pruner<O, B> {
+  return new Pruner<O, B>(model, options);
 }
