@@ -59,12 +59,12 @@ const eligibleSpace = (s: Space, grouping: boolean): boolean => s.prunable && (g
  * @example const setup = pruneSetup(group(model), {grouping: false});
  */
 export function pruneSetup(g: Grouping, opts: {grouping?: boolean; roundTo?: number; latency?: LatencyModel} = {}): PruneSetup {
+  const roundTo = checkNumber('pruner({roundTo})', opts.roundTo ?? 1, 'count');
   const eligible = g.spaces.map((s) => eligibleSpace(s, opts.grouping !== false));
   if (!eligible.some(Boolean)) {
     const why = g.spaces.map((s) => `space ${s.id} (${s.producers.join(', ') || s.members[0].layer}): ${s.reason ?? 'coupled (grouping off)'}`);
     throw new Error(`model "${g.graph.model.name}" has no prunable channel space:\n  ${why.join('\n  ')}`);
   }
-  const roundTo = checkNumber('pruner({roundTo})', opts.roundTo ?? 1, 'count');
   return {grouping: g, eligible, baseline: costsOf(g, allKept(g)), roundTo, latency: opts.latency};
 }
 

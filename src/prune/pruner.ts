@@ -103,7 +103,7 @@ export class Pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = Scor
   readonly grouping: Grouping;
   /** The loss's output rule (from the output activation, or options.output), used unless options.loss is given. */
   readonly outputRule: OutputRule;
-  private readonly setup: PruneSetup;
+  private setup: PruneSetup;
   private current: PruneState;
   private disposed = false;
 
@@ -112,10 +112,9 @@ export class Pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = Scor
     if (options.inputShape && (shape?.length !== options.inputShape.length || shape.some((d, i) => d !== null && d !== options.inputShape![i]))) {
       throw new Error(`inputShape [${options.inputShape}] does not match model "${model.name}" input [${shape}]`);
     }
-    const roundTo = checkNumber('pruner({roundTo})', options.roundTo ?? 1, 'count');
     this.outputRule = outputRule(model, options.output);
     this.grouping = group(model);
-    this.setup = pruneSetup(this.grouping, {grouping: options.grouping, roundTo, latency: options.latency});
+    this.setup = pruneSetup(this.grouping, {grouping: options.grouping, roundTo: options.roundTo, latency: options.latency});
     this.current = initialState(this.setup);
   }
 
@@ -216,8 +215,9 @@ export class Pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = Scor
    */
   async profileLatency(opts: Omit<ProfileOptions, 'eligible'> = {}): Promise<LatencyModel> {
     this.usable();
-    this.setup.latency = await profileLatency(this.grouping, {...opts, eligible: this.setup.eligible});
-    return this.setup.latency;
+    const latency = await profileLatency(this.grouping, {...opts, eligible: this.setup.eligible});
+    this.setup = {...this.setup, latency};
+    return latency;
   }
 
   /**
@@ -270,7 +270,7 @@ export class Pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = Scor
     const unitsPerPrune = positiveInteger('run({unitsPerPrune})', o.unitsPerPrune, 1);
     const checkpointEvery = positiveInteger('run({checkpointEvery})', o.checkpointEvery, 10);
     checkOptions('run', o, {finetuneEpochs: 'countOrZero', roundTo: 'count'});
-    if (o.roundTo) this.setup.roundTo = o.roundTo;
+    if (o.roundTo) this.setup = {...this.setup, roundTo: o.roundTo};
     checkTrainSettings('run', o);
     this.checkTarget(o.targetFlops);
     await checkWeights(this.model, 'run', 'before');
