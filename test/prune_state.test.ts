@@ -5,7 +5,7 @@ import {useBackend} from '../src/backend';
 import {ImageDataset} from '../src/data';
 import {group} from '../src/graph';
 import {outputRule} from '../src/train';
-import {accumulate, initialState, normalize, prune, pruner, pruneSetup, PruneState, runSchedule, scoreBatch, summary} from '../src/prune';
+import {accumulate, initialState, normalize, prune, pruner, pruneSetup, PruneState, runSchedule, scoreBatch, setKept, summary} from '../src/prune';
 
 const L = tf.layers;
 const conv = (filters: number, name: string) =>
@@ -91,6 +91,13 @@ test('a state JSON round-trips: restore() of the parsed snapshot continues exact
   assert.throws(() => { (p.kept[on] as boolean[])[unit] = false; }, TypeError, 'kept is frozen');
   p.restore(s);
   assert.equal(p.kept[on][unit], false);
+  // setKept: the same by hand on a copy; back on, and a unit out of range named
+  const again = setKept(s, [{space: on, unit}], true);
+  assert.equal(s.kept[on][unit], false, 'setKept left the state passed in as it was');
+  p.restore(again);
+  assert.equal(p.kept[on][unit], true);
+  assert.throws(() => setKept(s, [{space: on, unit: 99}], false), new RegExp(`setKept: space ${on} unit 99 is not in the state \\(spaces 0\\.\\.\\d+, units 0\\.\\.\\d+\\)`));
+  assert.throws(() => setKept(s, [{space: 99, unit: 0}], false), /setKept: space 99 unit 0 is not in the state \(spaces 0\.\.\d+\)/);
   assert.throws(() => p.restore({...s, kept: s.kept.slice(1)}), /state\.kept must hold one array per space with one entry per unit \(units per space: \[/);
   assert.throws(() => p.restore({...s, fisher: s.fisher.map((f, i) => (i === on ? f.slice(1) : f))}), new RegExp(`state\\.fisher must hold .*; space ${on} differs`));
   assert.throws(() => p.restore({...s, kept: s.kept.map((k, i) => (i === on ? k.map(() => false) : k))}), new RegExp(`state\\.kept must keep at least one unit of every space; space ${on} keeps none`));

@@ -1,7 +1,7 @@
 // The pruning core as plain-data functions over a PruneState, and the Pruner convenience that wraps them.
 export {Pruner, pruner} from './pruner';
 export type {PrunerOptions, RunOptions, RunReport, ScoreReport, TrainSettings} from './pruner';
-export {accumulate, checkState, checkTarget, initialState, minFlopsRatio, prune, pruneSetup, summary} from './prune_state';
+export {accumulate, checkState, checkTarget, initialState, minFlopsRatio, prune, pruneSetup, setKept, summary} from './prune_state';
 export type {PrunedUnit, PrunerState, PruneSetup, PruneState, StepScores} from './prune_state';
 export {checkRanking, nextCount, normalize, Ranking, unitScores} from './ranking';
 export type {Ranked, RankedUnit} from './ranking';

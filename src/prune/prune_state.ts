@@ -89,6 +89,22 @@ export function accumulate(state: PruneState, step: StepScores): PruneState {
 }
 
 /**
+ * A new state with the kept flag of each given unit set to `on` (units pruned or restored by hand, e.g. a run's rows
+ * after some point); throws naming a unit that is not in the state.
+ * @example p.restore(setKept(p.snapshot(), [{space: 3, unit: 5}], false));
+ */
+export function setKept(state: PruneState, units: readonly {space: number; unit: number}[], on: boolean): PruneState {
+  const kept = state.kept.map((k) => [...k]);
+  for (const {space, unit} of units) {
+    if (!(Number.isInteger(space) && Number.isInteger(unit) && unit >= 0 && unit < (kept[space]?.length ?? 0))) {
+      throw new Error(`setKept: space ${space} unit ${unit} is not in the state (spaces 0..${kept.length - 1}${kept[space] ? `, units 0..${kept[space].length - 1}` : ''})`);
+    }
+    kept[space][unit] = on;
+  }
+  return {...state, kept};
+}
+
+/**
  * Throw unless `state` fits the setup's grouping (a state of another model, or edited by hand): names what is wrong.
  * @example checkState(setup, JSON.parse(saved));
  */

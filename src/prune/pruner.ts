@@ -131,7 +131,7 @@ export class Pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = Scor
 
   /**
    * Which units of each space are kept (kept[space][unit]): a frozen copy; change it with restore().
-   * @example p.kept[3].filter(Boolean).length;
+   * @example p.kept[3].filter(Boolean).length; p.restore(core.setKept(p.snapshot(), [{space: 3, unit: 5}], false));
    */
   get kept(): KeptView {
     return Object.freeze(this.current.kept.map((k) => Object.freeze([...k])));
