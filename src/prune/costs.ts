@@ -72,7 +72,7 @@ export const unitCounts = (kept: KeptView): number[] => kept.map((k) => k.filter
 /** Costs of the current masks. */
 export const costsOf = (g: Grouping, kept: KeptView): Costs => costsAt(g, unitCounts(kept));
 
-/** Normalizers of METHOD.md §4 (plus 'latency': predicted time freed on the profiled backend). */
+/** Normalizers of docs/method.md §4 (plus 'latency': predicted time freed on the profiled backend). */
 export type Normalizer = 'memory' | 'flops' | 'none' | 'latency';
 export const normalizers: Normalizer[] = ['memory', 'flops', 'none', 'latency'];
 

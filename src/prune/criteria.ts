@@ -76,7 +76,7 @@ function bnScale({g, eligible}: CriterionInput): number[][] {
 
 /**
  * Each criterion's unit scores.
- * fisher: sum_n (sum_k g[n,k,unit])^2 (METHOD.md eq. 4); taylor: sum_n |sum_k g[n,k,unit]|, g the gate gradients
+ * fisher: sum_n (sum_k g[n,k,unit])^2 (docs/method.md §3, eq. 4); taylor: sum_n |sum_k g[n,k,unit]|, g the gate gradients
  * (the first-order change of the loss when the unit is removed); l1 / l2: sum over producers of the unit's filter
  * norm; bn: sum over BatchNormalization layers of |gamma|; random: uniform in [0, 1).
  */

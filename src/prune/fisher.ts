@@ -1,4 +1,4 @@
-/** Fisher (METHOD.md §1-2): the masked forward, one Fisher step on tensors, and the same step on a PruneState. */
+/** Fisher (docs/method.md §1-2): the masked forward, one Fisher step on tensors, and the same step on a PruneState. */
 import * as tf from '@tensorflow/tfjs';
 import {CallMaps, execute, Grouping, InputHook} from '../graph';
 import type {OutputHook} from '../graph/model_graph';
@@ -39,7 +39,7 @@ export function maskTensors(g: Grouping, kept: KeptView): Map<string, tf.Tensor2
 }
 
 /**
- * Forward pass of the masked model: consumer inputs times their masks (METHOD.md §1); `output` may return
+ * Forward pass of the masked model: consumer inputs times their masks (docs/method.md §1); `output` may return
  * other values for the model output (e.g. logitsHook(rule): the values before an output softmax). `O` is the
  * model output's type (tf.Tensor2D for a classifier, tf.Tensor3D for a detector): the caller states it.
  * @example const logits = tf.tidy(() => maskedForward<tf.Tensor2D>(g, masks, xs, false));
@@ -70,7 +70,7 @@ export interface FisherStep { loss: number; fisher: tf.Tensor1D[]; taylor: tf.Te
 /**
  * One forward/backward pass that gives the weight gradients and the Fisher of every unit.
  * Gates [B, c] = mask on each consumer input; dL/dgate[n, c] = sum_hw A * dL/dÃ = g[n,k,c]
- * (METHOD.md §2). Per space the gates' gradients are summed over members, calls and the
+ * (docs/method.md §2). Per space the gates' gradients are summed over members, calls and the
  * channels of each unit BEFORE squaring (eq. 4), then squared and summed over samples (Fisher),
  * or their absolute values summed over samples (first-order Taylor).
  * `lossOf` maps the model output (or what `output` returns instead, e.g. the logits before an output

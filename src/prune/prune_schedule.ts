@@ -1,4 +1,4 @@
-/** The pruning schedule (METHOD.md §5): train with masks, prune every `interval` steps until a FLOPs target, with checkpoints and resume. */
+/** The pruning schedule (docs/method.md §5): train with masks, prune every `interval` steps until a FLOPs target, with checkpoints and resume. */
 import * as tf from '@tensorflow/tfjs';
 import type {Progress} from '../train';
 import {Criterion} from './criteria';

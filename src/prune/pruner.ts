@@ -49,7 +49,7 @@ export type {Ranked, RankedUnit} from './ranking';
 /** Fisher accumulated by score(): one number per unit of every space. */
 export interface ScoreReport { steps: number; loss: number; spaces: {id: number; producers: string[]; consumers: string[]; fisher: number[]}[] }
 
-/** Options of run(): the whole schedule of METHOD.md §5. */
+/** Options of run(): the whole schedule of docs/method.md §5. */
 export interface RunOptions<B extends ScoreBatch = ScoreBatch> extends TrainSettings {
   /** Training data; fine-tuning (finetuneEpochs) needs classification batches. */
   data: {size: number; batches(batchSize: number, opts?: {shuffle?: boolean; seed?: number}): Iterable<B>};
@@ -158,7 +158,7 @@ export class Pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = Scor
   }
 
   /**
-   * The channel spaces (METHOD.md §3) as plain data.
+   * The channel spaces (docs/method.md §3) as plain data.
    * @example p.group().filter((s) => s.prunable).map((s) => s.producers);
    */
   group(): Space[] {
@@ -221,7 +221,7 @@ export class Pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = Scor
   }
 
   /**
-   * Rank kept units by criterion / cost freed (METHOD.md §4), lowest first; see the core's normalize(). Criterion
+   * Rank kept units by criterion / cost freed (docs/method.md §4), lowest first; see the core's normalize(). Criterion
    * (default 'fisher'): 'fisher' and 'taylor' need score() since the last prune; 'l1', 'l2', 'bn' read the weights;
    * 'random'. Nothing is remembered: prune() ranks by its own options.
    * @example const ranked = p.normalize('memory'); ranked.units[0]; p.normalize('flops', {criterion: 'l1'});
@@ -260,7 +260,7 @@ export class Pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = Scor
   }
 
   /**
-   * The whole loop (METHOD.md §5, the core's runSchedule()): train with masks, prune every `interval` steps, stop at
+   * The whole loop (docs/method.md §5, the core's runSchedule()): train with masks, prune every `interval` steps, stop at
    * the target, fine-tune.
    * @example await p.run({data: train, targetFlops: 0.5, interval: 25, normalize: 'memory'});
    */
@@ -332,7 +332,7 @@ export class Pruner<O extends tf.Tensor = tf.Tensor, B extends ScoreBatch = Scor
   }
 
   /**
-   * The physically smaller tf.LayersModel (METHOD.md §6); the pruner's model is unchanged.
+   * The physically smaller tf.LayersModel (docs/method.md §6); the pruner's model is unchanged.
    * @example const small = p.export(); await small.save(...);
    */
   export(): tf.LayersModel {

@@ -1,4 +1,4 @@
-/** Ranking (METHOD.md §4): unit scores by criterion, divided by the cost a unit frees; normalize() and the incremental Ranking prune() uses. */
+/** Ranking (docs/method.md §4): unit scores by criterion, divided by the cost a unit frees; normalize() and the incremental Ranking prune() uses. */
 import type {Grouping} from '../graph';
 import {mulberry32} from '../data/prng';
 import {costsAt, deltaCosts, freed, LatencyModel, Normalizer, normalizers, unitCounts} from './costs';
@@ -41,7 +41,7 @@ export function unitScores(setup: PruneSetup, state: PruneState, criterion: Crit
 }
 
 /**
- * Rank the state's kept units by criterion / cost freed (METHOD.md §4), lowest first. 'fisher' and 'taylor' need
+ * Rank the state's kept units by criterion / cost freed (docs/method.md §4), lowest first. 'fisher' and 'taylor' need
  * Fisher steps since the last prune; 'l1', 'l2' (filter norms summed over the space's producers), 'bn' (|gamma| summed
  * over its BatchNormalization layers) read the weights; 'random' draws from the state's seeded source. The costs are
  * those of one unit: with roundTo > 1, prune() ranks whole chunks instead.
@@ -71,7 +71,7 @@ export function nextCount(n: number, width: number, roundTo: number): number {
 
 /**
  * The kept units ranked as normalize() ranks them, kept up to date as units are removed one at a time: the
- * same choices as re-ranking everything after each removal (METHOD.md §4-5), at the cost of the spaces a
+ * same choices as re-ranking everything after each removal (docs/method.md §4-5), at the cost of the spaces a
  * removal touches. A unit's score is fisher / cost freed, the cost is one number per space, so within a space
  * the order is the Fisher order; removing a unit of space s changes the costs of the spaces that share a
  * layer call with s only (a call's MACs and outputs depend on the spaces its input and output carry).

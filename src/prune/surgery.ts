@@ -14,7 +14,7 @@ function rebuild(layer: tf.layers.Layer, config: tf.serialization.ConfigDict): t
 }
 
 /**
- * The physically smaller model (METHOD.md §6): producers sliced on their output axis, BatchNorm
+ * The physically smaller model (docs/method.md §6): producers sliced on their output axis, BatchNorm
  * and biases sliced, consumers sliced on their input axis. pruned(x) == masked model(x).
  * @example const small = exportPruned(grouping, kept); small.predict(x);
  */
