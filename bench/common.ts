@@ -1,3 +1,4 @@
+import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -23,11 +24,11 @@ export async function timeRuns(f: () => Promise<void> | void, runs: number, warm
 export const resultFile = (name: string): string =>
   path.join(process.env.GFP_RESULTS ?? path.join(__dirname, '..', '..', 'bench', 'results'), `${name}.json`);
 
-/** Write {@link resultFile}(name) atomically (temp file + rename). */
-export function writeResult(name: string, value: unknown): string {
+/** Write {@link resultFile}(name) atomically (temp file + rename), with its provenance() first. */
+export function writeResult(name: string, value: object): string {
   const file = resultFile(name);
   fs.mkdirSync(path.dirname(file), {recursive: true});
-  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
+  fs.writeFileSync(`${file}.tmp`, `${JSON.stringify({provenance: provenance(), ...value}, null, 2)}\n`);
   fs.renameSync(`${file}.tmp`, file);
   return file;
 }
@@ -39,3 +40,20 @@ export function writeResult(name: string, value: unknown): string {
  */
 export const continueFlags = (out: string, checkpointDir = out): string[] =>
   fs.existsSync(path.join(checkpointDir, 'checkpoint.json')) ? ['--resume'] : fs.existsSync(out) && fs.readdirSync(out).length ? ['--overwrite'] : [];
+
+/**
+ * What made a result: the command line (paths relative to the repository), the commit checked out (with
+ * '+changes' when the tree differed from it) and the time. writeResult() puts it at the top of every result.
+ * @example provenance().command; // 'node dist/bench/threads.js --rounds 4'
+ */
+export function provenance(): {command: string; commit: string | null; date: string} {
+  const root = path.join(__dirname, '..', '..');
+  const git = (...args: string[]): string | null => {
+    const r = spawnSync('git', args, {cwd: root, encoding: 'utf8'});
+    return r.status === 0 ? r.stdout.trim() : null;
+  };
+  const commit = git('rev-parse', 'HEAD');
+  const changed = commit !== null && (git('status', '--porcelain', '--untracked-files=no') ?? '') !== '';
+  const args = process.argv.slice(1).map((a) => (path.isAbsolute(a) ? path.relative(root, a) || '.' : a));
+  return {command: ['node', ...args].join(' '), commit: commit && `${commit}${changed ? '+changes' : ''}`, date: new Date().toISOString()};
+}
