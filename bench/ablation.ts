@@ -6,7 +6,9 @@
 // bench/results/webgpu.json when present.
 // Usage: node dist/bench/ablation.js [--models resnet20,mobilenetv2,resnext] [--variants memory,flops,...]
 //   [--target-flops 0.5] [--interval 25] [--units-per-prune 4 | resnet20:4,mobilenetv2:32] [--finetune-epochs 1]
-//   [--limit N] [--runs 10] [--work runs/ablation] [--prune-only | --measure-only] [--no-browser]
+//   [--limit N] [--runs 10] [--work runs/ablation] [--name ablation] [--prune-only | --measure-only] [--no-browser]
+//   variants: memory, flops, none, no-grouping, latency, and taylor-memory, l1-memory, l2-memory, bn-memory,
+//   random-memory (the simple criteria over the memory normalizer)
 //   [--extra-epochs N [--extra-lr 0.01]]: then train the baseline and every pruned variant N more epochs, same
 //   schedule for all (gfp train, into <work>/<model>/<variant>+<N>ep), and report that accuracy too;
 //   with --merge-extra only add those accuracies, and the webgpu columns, to the rows of bench/results/ablation.json (no re-timing)
@@ -29,7 +31,9 @@ const arg = (name: string, fallback: string): string => {
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const root = path.join(__dirname, '..', '..');
 const variants: Record<string, string[]> = {memory: ['--normalize', 'memory'], flops: ['--normalize', 'flops'], none: ['--normalize', 'none'],
-  'no-grouping': ['--normalize', 'memory', '--no-grouping'], latency: ['--normalize', 'latency']};
+  'no-grouping': ['--normalize', 'memory', '--no-grouping'], latency: ['--normalize', 'latency'],
+  // the simple criteria, each divided by the memory a unit frees as Fisher is in 'memory'
+  ...Object.fromEntries(['taylor', 'l1', 'l2', 'bn', 'random'].map((c) => [`${c}-memory`, ['--normalize', 'memory', '--criterion', c]]))};
 
 /** The paper's Table 1 (ImageNet, RTX 2080 Ti, docs/method.md §7), printed beside ours. */
 const paper = [
@@ -122,10 +126,8 @@ async function measure(models: string[], names: string[], work: string): Promise
   const [b1, b64] = [await compareLatency(nets, 1, {runs, warmup: 2}), await compareLatency(nets, 64, {runs, warmup: 2})];
   const browser: {b1: number; b64: number}[] = [];
   if (!flag('no-browser')) {
-    for (const e of entries) {
-      const r = await measureInBrowser(e.net, {batchSize: [1, 64], runs, backends: ['wasm']});
-      browser.push({b1: r.measurements[0].latency[0].medianMs, b64: r.measurements[0].latency[1].medianMs});
-    }
+    const r = await measureInBrowser(nets, {batchSize: [1, 64], runs, backends: ['wasm']}); // interleaved in one page
+    for (const m of r.measurements) browser.push({b1: m.latency[0].medianMs, b64: m.latency[1].medianMs});
   }
   // the latency variant's per-layer model, asked to predict every variant's time from its kept units
   const predicted = new Map<number, Record<string, number>>();
@@ -160,7 +162,7 @@ async function measure(models: string[], names: string[], work: string): Promise
     const p = pruner(entries.find((e) => e.model === model && e.variant === 'baseline')!.net, {grouping: variant !== 'no-grouping'});
     return {model, variant, minFlopsRatio: p.minFlopsRatio()};
   }));
-  const file = writeResult('ablation', {backend: 'wasm', runs, date: new Date().toISOString(), args: process.argv.slice(2),
+  const file = writeResult(arg('name', 'ablation'), {backend: 'wasm', runs, date: new Date().toISOString(), args: process.argv.slice(2),
     ...webgpuSource(), rows, unreachable, paper});
   for (const u of unreachable) process.stderr.write(`${u.model} ${u.variant}: not pruned, at most ${(100 * (1 - u.minFlopsRatio)).toFixed(1)}% of the FLOPs can go\n`);
   for (const r of rows) {
