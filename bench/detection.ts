@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
-import {loadDetectionDataset} from '../src/cli/tasks';
+import {loadDetectionDataset} from '../src/data';
 import {apDifference, averagePrecision, compareLatency, countCosts, ImageDetections} from '../src/measure';
 import {fpnLevels} from '../src/models';
 import {detect, loadModel} from '../src/train';

@@ -19,7 +19,7 @@ import {exportPruned} from '../src/prune/surgery';
 import {costsOf} from '../src/prune/costs';
 import {randomKept} from './helpers';
 import {pruner} from '../src/prune';
-import {loadDetectionDataset} from '../src/cli/tasks';
+import {loadDetectionDataset} from '../src/data';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-detection-'));
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));
