@@ -1,6 +1,6 @@
 // Tasks over the library: what pruning and training need per kind of data, and the whole jobs behind `gfp prune` / `gfp train`.
 export {checkModelData, inputOf, isZooName, modelAndData, resolveModel} from './model_data';
-export {pruneTask} from './prune_task';
+export {detectorLoss, pruneTask} from './prune_task';
 export type {FinetuneSettings, PruneTask} from './prune_task';
 export {pruneModel} from './prune_model';
 export type {PruneFigures, PruneModelOptions, PruneReport} from './prune_model';
