@@ -24,7 +24,7 @@ const optimizerDefaults: Record<OptimizerName, { lr: number; weightDecay: number
 export interface TrainModelOptions {
   /** A zoo name (resnet20, ...), a model directory or model.json path, or a model object (trained in place). */
   model: string | tf.LayersModel;
-  /** A dataset name, or your own splits. */
+  /** A dataset name of the registry (data/registry.ts; read with dataDir and limit), or your own splits. */
   dataset: DatasetName | { name: string; train: BatchSource; test: BatchSource; augment?: BatchOptions['augment']; preprocessing?: object };
   epochs: number;
   /**
@@ -53,7 +53,7 @@ export interface TrainModelOptions {
   seed?: number;
   /** Use only the first N samples of each split. */
   limit?: number;
-  /** Dataset folder (required for cifar10; fashion-mnist defaults to the shipped copy). */
+  /** Dataset folder (required for cifar10 and image-folder; fashion-mnist defaults to the shipped copy). */
   dataDir?: string;
   /**
    * What the model outputs: by default the loss follows its output activation (softmax: cross-entropy of the
