@@ -2,7 +2,7 @@
 // and latency normalization and without grouping (-I), same seed, schedule and fine-tuning budget, then time
 // every model (baseline included) in ONE process, interleaved, at batch 1 and 64, on wasm in Node and in
 // headless Chromium. Resumable: a variant whose report.json exists is not pruned again, an interrupted one
-// continues (gfp prune --resume). Webgpu latencies measured elsewhere (bench/gpu) are merged from
+// continues (pruneModel with resume, as gfp prune --resume). Webgpu latencies measured elsewhere (bench/gpu) are merged from
 // bench/results/webgpu.json when present.
 // Usage: node dist/bench/ablation.js [--models resnet20,mobilenetv2,resnext] [--variants memory,flops,...]
 //   [--target-flops 0.5] [--interval 25] [--units-per-prune 4 | resnet20:4,mobilenetv2:32] [--finetune-epochs 1]
@@ -10,9 +10,8 @@
 //   variants: memory, flops, none, no-grouping, latency, and taylor-memory, l1-memory, l2-memory, bn-memory,
 //   random-memory (the simple criteria over the memory normalizer)
 //   [--extra-epochs N [--extra-lr 0.01]]: then train the baseline and every pruned variant N more epochs, same
-//   schedule for all (gfp train, into <work>/<model>/<variant>+<N>ep), and report that accuracy too;
+//   schedule for all (trainModel as gfp train, into <work>/<model>/<variant>+<N>ep), and report that accuracy too;
 //   with --merge-extra only add those accuracies, and the webgpu columns, to the rows of bench/results/ablation.json (no re-timing)
-import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -20,8 +19,9 @@ import {useBackend} from '../src/backend';
 import {fashionMnist} from '../src/data';
 import {group} from '../src/graph';
 import {compareLatency, countCosts, measureInBrowser} from '../src/measure';
-import {costsAt, LatencyModel, pruner} from '../src/prune';
-import {evaluate, loadModel} from '../src/train';
+import {costsAt, Criterion, LatencyModel, Normalizer, pruner} from '../src/prune';
+import {pruneModel} from '../src/tasks';
+import {evaluate, loadModel, trainModel} from '../src/train';
 import {continueFlags, resultFile, writeResult} from './common';
 
 const arg = (name: string, fallback: string): string => {
@@ -30,10 +30,16 @@ const arg = (name: string, fallback: string): string => {
 };
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
 const root = path.join(__dirname, '..', '..');
-const variants: Record<string, string[]> = {memory: ['--normalize', 'memory'], flops: ['--normalize', 'flops'], none: ['--normalize', 'none'],
-  'no-grouping': ['--normalize', 'memory', '--no-grouping'], latency: ['--normalize', 'latency'],
+const variants: Record<string, {normalize: Normalizer; grouping?: boolean; criterion?: Criterion}> = {memory: {normalize: 'memory'}, flops: {normalize: 'flops'},
+  none: {normalize: 'none'}, 'no-grouping': {normalize: 'memory', grouping: false}, latency: {normalize: 'latency'},
   // the simple criteria, each divided by the memory a unit frees as Fisher is in 'memory'
-  ...Object.fromEntries(['taylor', 'l1', 'l2', 'bn', 'random'].map((c) => [`${c}-memory`, ['--normalize', 'memory', '--criterion', c]]))};
+  ...Object.fromEntries((['taylor', 'l1', 'l2', 'bn', 'random'] as const).map((c) => [`${c}-memory`, {normalize: 'memory', criterion: c}]))};
+
+/** resume / overwrite as continueFlags decides them for `out`. */
+const continuing = (out: string, checkpointDir = out) => {
+  const flags = continueFlags(out, checkpointDir);
+  return {resume: flags.includes('--resume'), overwrite: flags.includes('--overwrite')};
+};
 
 /** The paper's Table 1 (ImageNet, RTX 2080 Ti, docs/method.md §7), printed beside ours. */
 const paper = [
@@ -66,17 +72,16 @@ const perModel = (spec: string, model: string): string => {
 
 async function prune(models: string[], names: string[], work: string): Promise<void> {
   const limit = arg('limit', '');
+  await useBackend('wasm');
   for (const model of models) {
-    const common = ['--target-flops', arg('target-flops', '0.5'), '--interval', arg('interval', '25'),
-      '--units-per-prune', perModel(arg('units-per-prune', '1'), model), '--finetune-epochs', arg('finetune-epochs', '1'),
-      '--runs', '3', '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : [])];
+    const common = {targetFlops: Number(arg('target-flops', '0.5')), interval: Number(arg('interval', '25')),
+      unitsPerPrune: Number(perModel(arg('units-per-prune', '1'), model)), finetuneEpochs: Number(arg('finetune-epochs', '1')),
+      runs: 3, seed: 0, ...(limit ? {limit: Number(limit)} : {}), progress: 'lines' as const};
     for (const variant of names) {
       const out = path.join(work, model, variant);
       if (fs.existsSync(path.join(out, 'report.json'))) continue;
       process.stderr.write(`[ablation] ${model} ${variant}\n`);
-      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), 'prune', '--model', startingPoint(model), ...variants[variant], ...common, '--out', out, ...continueFlags(out, path.join(out, 'checkpoint'))],
-        {stdio: ['ignore', 'ignore', 'inherit']});
-      if (r.status !== 0) throw new Error(`gfp prune failed for ${model} ${variant} (exit ${r.status}); rerun to resume`);
+      await pruneModel({model: startingPoint(model), ...variants[variant], ...common, out, ...continuing(out, path.join(out, 'checkpoint'))});
     }
   }
 }
@@ -101,9 +106,9 @@ async function trainMore(models: string[], names: string[], work: string, epochs
       const out = extraDir(work, model, variant, epochs);
       if (!fs.existsSync(path.join(from, 'model.json')) || extraAccuracy(work, model, variant, epochs)) continue;
       process.stderr.write(`[ablation] ${model} ${variant}: ${epochs} more epochs\n`);
-      const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), 'train', '--model', from, '--epochs', String(epochs), '--lr', arg('extra-lr', '0.01'),
-        '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : []), '--out', out, ...continueFlags(out)], {stdio: ['ignore', 'ignore', 'inherit']});
-      if (r.status !== 0) throw new Error(`gfp train failed for ${model} ${variant} (exit ${r.status}); rerun to resume`);
+      await useBackend('wasm');
+      await trainModel({model: from, dataset: 'fashion-mnist', epochs, lr: Number(arg('extra-lr', '0.01')), seed: 0, ...(limit ? {limit: Number(limit)} : {}),
+        out, ...continuing(out), progress: 'lines'});
     }
   }
 }

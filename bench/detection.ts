@@ -1,22 +1,22 @@
 // Detection with an FPN (issue 6): train the fpn-detector on the Fashion-MNIST scenes (or load it), prune it to
-// half the FLOPs with memory and with flops normalization (same seed, schedule and fine-tuning budget, via
-// `gfp prune`, resumable), then time the three models interleaved in ONE process on wasm and write
+// half the FLOPs with memory and with flops normalization (same seed, schedule and fine-tuning budget, with
+// pruneModel as `gfp prune` does, resumable), then time the three models interleaved in ONE process on wasm and write
 // bench/results/detection.json with rows {variant, ap, ap50, macs, memory, latency_ms}.
-// --extra-epochs N then trains the baseline and both pruned models N more epochs alike (gfp train, --extra-lr,
+// --extra-epochs N then trains the baseline and both pruned models N more epochs alike (trainDetectorModel as gfp train, --extra-lr,
 // default the pruning lr) into DIR+Nep and adds their AP as `extra` to the rows: the same budget for all three.
 // Every model is evaluated here on the same test scenes; ap50_drop (pruned - baseline) comes with the standard
 // error of a paired bootstrap over those scenes (ap50_drop_se), so that a drop can be told from noise.
 // Usage: node dist/bench/detection.js [--baseline DIR] [--train-epochs 24] [--target-flops 0.5] [--interval 10]
 //   [--units-per-prune 2] [--finetune-epochs 3] [--lr 1e-3] [--extra-epochs 0] [--extra-lr LR] [--limit N] [--runs 10]
 //   [--batch 64] [--dataset fashion-scenes] [--work runs/detection/bench] [--name detection (the result file: bench/results/NAME.json)]
-import {spawnSync} from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend} from '../src/backend';
-import {loadDetectionDataset} from '../src/cli/tasks';
+import {loadDetectionDataset} from '../src/data';
 import {apDifference, averagePrecision, compareLatency, countCosts, ImageDetections} from '../src/measure';
 import {fpnLevels} from '../src/models';
+import {pruneModel, trainDetectorModel} from '../src/tasks';
 import {detect, loadModel} from '../src/train';
 import {continueFlags, writeResult} from './common';
 
@@ -25,10 +25,14 @@ const arg = (name: string, fallback: string): string => {
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 const root = path.join(__dirname, '..', '..');
-const gfp = (args: string[], what: string): void => {
-  process.stderr.write(`[detection] ${what}: gfp ${args.join(' ')}\n`);
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'gfp.js'), ...args], {stdio: ['ignore', 'ignore', 'inherit']});
-  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}); rerun to resume`);
+/** resume / overwrite as continueFlags decides them for `out`. */
+const continuing = (out: string, checkpointDir = out) => {
+  const flags = continueFlags(out, checkpointDir);
+  return {resume: flags.includes('--resume'), overwrite: flags.includes('--overwrite')};
+};
+const step = async (what: string, run: () => Promise<unknown>): Promise<void> => {
+  process.stderr.write(`[detection] ${what}\n`);
+  await run();
 };
 
 /** Pruned variants: the normalizer each one uses. */
@@ -39,28 +43,28 @@ async function main(): Promise<void> {
   const work = path.resolve(arg('work', path.join(root, 'runs', 'detection', 'bench')));
   const limit = arg('limit', '');
   const dataset = arg('dataset', 'fashion-scenes');
-  const common = ['--dataset', dataset, '--batch-size', '32', '--seed', '0', '--backend', 'wasm', ...(limit ? ['--limit', limit] : [])];
+  const common = {dataset, batchSize: 32, seed: 0, ...(limit ? {limit: Number(limit)} : {})};
+  await useBackend('wasm');
   const baseline = path.resolve(arg('baseline', path.join(work, 'baseline')));
   if (!fs.existsSync(path.join(baseline, 'model.json'))) {
-    gfp(['train', '--model', 'fpn-detector', '--epochs', arg('train-epochs', '24'), ...common, '--out', baseline, ...continueFlags(baseline)], 'baseline training');
+    await step('baseline training', () => trainDetectorModel({model: 'fpn-detector', epochs: Number(arg('train-epochs', '24')), ...common, out: baseline, ...continuing(baseline), json: true}));
   }
   for (const [variant, normalize] of Object.entries(variants)) {
     const out = path.join(work, variant);
     if (fs.existsSync(path.join(out, 'report.json'))) continue;
-    gfp(['prune', '--model', baseline, '--normalize', normalize, '--target-flops', arg('target-flops', '0.5'), '--interval', arg('interval', '10'),
-      '--units-per-prune', arg('units-per-prune', '2'), '--finetune-epochs', arg('finetune-epochs', '3'), '--lr', arg('lr', '1e-3'), '--runs', '3',
-      ...common, '--out', out, ...continueFlags(out, path.join(out, 'checkpoint'))], `pruning (${variant})`);
+    await step(`pruning (${variant})`, () => pruneModel({model: baseline, normalize, targetFlops: Number(arg('target-flops', '0.5')), interval: Number(arg('interval', '10')),
+      unitsPerPrune: Number(arg('units-per-prune', '2')), finetuneEpochs: Number(arg('finetune-epochs', '3')), lr: Number(arg('lr', '1e-3')), runs: 3,
+      ...common, out, ...continuing(out, path.join(out, 'checkpoint')), progress: 'lines'}));
   }
 
   const extraEpochs = Number(arg('extra-epochs', '0'));
   const extraDir = (dir: string): string => `${dir}+${extraEpochs}ep`;
   for (const dir of extraEpochs > 0 ? [baseline, ...Object.keys(variants).map((v) => path.join(work, v))] : []) {
     if (fs.existsSync(path.join(extraDir(dir), 'report.json'))) continue;
-    gfp(['train', '--model', dir, '--epochs', String(extraEpochs), '--lr', arg('extra-lr', arg('lr', '1e-3')), ...common, '--out', extraDir(dir), ...continueFlags(extraDir(dir))],
-      `${extraEpochs} more epochs (${path.basename(dir)})`);
+    await step(`${extraEpochs} more epochs (${path.basename(dir)})`, () => trainDetectorModel({model: dir, epochs: extraEpochs, lr: Number(arg('extra-lr', arg('lr', '1e-3'))),
+      ...common, out: extraDir(dir), ...continuing(extraDir(dir)), json: true}));
   }
 
-  await useBackend('wasm');
   const reports = Object.fromEntries(Object.keys(variants).map((v) => [v, JSON.parse(fs.readFileSync(path.join(work, v, 'report.json'), 'utf8'))])) as Record<Variant, {
     steps: number; interval: number; unitsPerPrune: number; finetuneEpochs: number; lr: number}>;
   const entries = [{variant: 'baseline', dir: baseline}, ...Object.keys(variants).map((v) => ({variant: v, dir: path.join(work, v)}))];

@@ -15,6 +15,9 @@ export type {Criterion, LatencyModel, Normalizer, PrunedUnit, PrunerOptions, Pru
 export * as core from './prune';
 export {apDifference, averagePrecision, compareLatency, countCosts, findChromium, measure, measureInBrowser} from './measure';
 export type {Measurement, MeasureOptions} from './measure';
+export * as tasks from './tasks';
+export {pruneModel} from './tasks';
+export type {PruneModelOptions, PruneReport} from './tasks';
 export {version} from './version';
 export * as viz from './viz';
 export * as report from './report';

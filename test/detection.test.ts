@@ -16,7 +16,7 @@ import {group} from '../src/graph';
 import {countCosts} from '../src/measure';
 import {randomKept} from './helpers';
 import {costsOf, exportPruned, maskedForward, maskTensors, pruner} from '../src/prune';
-import {loadDetectionDataset} from '../src/cli/tasks';
+import {loadDetectionDataset} from '../src/data';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-detection-'));
 after(() => fs.rmSync(tmp, {recursive: true, force: true}));

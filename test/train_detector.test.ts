@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { useBackend } from '../src/backend';
-import { trainDetectorCommand, TrainDetectorCommandOptions } from '../src/cli/train_detector';
+import { trainDetectorModel, TrainDetectorModelOptions } from '../src/tasks';
 
 const dirs: string[] = [];
 const tmpDir = async () => {
@@ -21,21 +21,21 @@ const checkpointState = async (dir: string) => JSON.parse(await fs.readFile(path
 test('detector training checkpoints every epoch; 1 epoch + resume equals 2 epochs uninterrupted, bit for bit', async () => {
   await useBackend('wasm');
   const n0 = tf.memory().numTensors;
-  const base: TrainDetectorCommandOptions = { model: 'fpn-detector', dataset: 'fashion-scenes', limit: 32, epochs: 2, batchSize: 16, seed: 1, out: '', json: true }; // seed 0 leaves the first conv unseeded (tfjs reads seed 0 as none)
+  const base: TrainDetectorModelOptions = { model: 'fpn-detector', dataset: 'fashion-scenes', limit: 32, epochs: 2, batchSize: 16, seed: 1, out: '', json: true }; // seed 0 leaves the first conv unseeded (tfjs reads seed 0 as none)
   const whole = await tmpDir();
   const epochsSeen: number[] = [];
-  const full = await trainDetectorCommand({ ...base, out: whole, onEpoch: (e) => epochsSeen.push(e) });
+  const full = await trainDetectorModel({ ...base, out: whole, onEpoch: (e) => epochsSeen.push(e) });
   assert.deepEqual(epochsSeen, [1, 2]);
   assert.equal(full.steps, 4, '32 scenes / batch 16, two epochs');
   assert.equal((await checkpointState(whole)).epoch, 2);
   // stopped after epoch 1 (its checkpoint written), then resumed
   const parts = await tmpDir();
   const stop = new AbortController();
-  const half = await trainDetectorCommand({ ...base, out: parts, signal: stop.signal, onEpoch: () => stop.abort() });
+  const half = await trainDetectorModel({ ...base, out: parts, signal: stop.signal, onEpoch: () => stop.abort() });
   assert.equal(half.steps, 2);
   assert.deepEqual(await checkpointState(parts), { ...(await checkpointState(parts)), epoch: 1, step: 2 });
-  await assert.rejects(trainDetectorCommand({ ...base, out: parts, resume: true, batchSize: 8 }), /cannot resume from .*batchSize is 8 here but 16 in the checkpoint/);
-  const resumed = await trainDetectorCommand({ ...base, out: parts, resume: true });
+  await assert.rejects(trainDetectorModel({ ...base, out: parts, resume: true, batchSize: 8 }), /cannot resume from .*batchSize is 8 here but 16 in the checkpoint/);
+  const resumed = await trainDetectorModel({ ...base, out: parts, resume: true });
   assert.equal(resumed.steps, 4);
   assert.equal(resumed.loss, full.loss);
   assert.deepEqual([resumed.ap, resumed.ap50], [full.ap, full.ap50]);

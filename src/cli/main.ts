@@ -2,26 +2,21 @@ import * as tf from '@tensorflow/tfjs';
 import {Command, Option} from 'commander';
 import {backendsAvailable, BackendName, installedPatches, layerPatches, MAX_THREADS, useBackend, wasmThreads} from '../backend';
 import {group} from '../graph';
-import {BrowserBackend, compareLatency, countCosts, measure, measureInBrowser} from '../measure';
-import * as fs from 'fs';
-import * as path from 'path';
-import {criterionNames, LatencyModel, normalizers, pruner, RunCheckpoint} from '../prune';
-import {hasCheckpoint, loadCheckpoint, Optimizer, outputKinds, progress, saveCheckpoint, saveModel, trainModel} from '../train';
-import {writeFilesAtomic} from '../train/checkpoint';
-import {checkOut, claimOut} from '../train/out_dir';
+import {BrowserBackend, countCosts, measure, measureInBrowser} from '../measure';
+import {criterionNames, normalizers, pruner} from '../prune';
+import {outputKinds, progress, trainModel} from '../train';
 import {version} from '../version';
+import {DataOptions, datasetName, datasetTask, loadDataset} from '../data';
+import {modelNames} from '../models';
+import {checkModelData, inputOf, isZooName, modelAndData, pruneModel, resolveModel, trainDetectorModel} from '../tasks';
+import {checkOut} from '../train/out_dir';
 import {demoCommand} from './demo';
-import {checkModelData, DataOptions, datasetName, inputOf, int, loadDataset, modelAndData, modelNames, num, numbers, parseShape, resolveModel} from './load';
-import {isDetectionDataset, pruneTask} from './tasks';
-import {trainDetectorCommand} from './train_detector';
+import {int, num, numbers, parseShape} from './parse';
 
 const backends: BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
 
 /** The --threads flag of the commands that start a backend. */
 const threadsOption = (): Option => new Option('--threads <n>', `wasm threads, 1 to ${MAX_THREADS} (default: all cores)`).argParser(int('--threads'));
-
-/** What `gfp prune --resume` needs besides the weights and the optimizer. */
-interface PruneCheckpoint { config: Record<string, unknown>; baseline: Record<string, number>; run: RunCheckpoint; latency?: LatencyModel }
 
 /** --overwrite of the commands that write --out. */
 const overwriteHelp = 'write into an --out that holds an earlier run, replacing it (its checkpoint is removed first); without it such an --out is refused';
@@ -139,13 +134,13 @@ export async function main(argv: string[]): Promise<void> {
       await checkOut(o.out, {resume: o.resume, overwrite: o.overwrite, models: [o.model]});
       await useBackend(o.backend, {threads: o.threads});
       const dataOpts = dataOptions(o);
-      if (isDetectionDataset(datasetName(dataOpts))) {
-        const r = await trainDetectorCommand(o);
+      if (datasetTask(datasetName(dataOpts)) === 'detection') {
+        const r = await trainDetectorModel(o);
         print(o.json, r, () => `test AP ${(100 * r.ap).toFixed(1)}, AP50 ${(100 * r.ap50).toFixed(1)} after ${r.steps} steps (${r.seconds.toFixed(0)} s) -> ${o.out}`);
         return;
       }
       // a model from disk sizes an image folder and is checked against the data before training
-      const disk = modelNames().includes(o.model) ? undefined : await resolveModel(o.model, undefined, 0);
+      const disk = isZooName(o.model) ? undefined : await resolveModel(o.model, undefined, 0);
       let data;
       try {
         data = await loadDataset(dataOpts, disk && inputOf(disk));
@@ -234,62 +229,14 @@ export async function main(argv: string[]): Promise<void> {
     .option('--resume', 'continue an interrupted run from --out/checkpoint (refused when there is none)')
     .option('--overwrite', overwriteHelp)
     .action(async (o) => {
-      const release = await claimOut(o.out, {resume: o.resume, overwrite: o.overwrite, models: [o.model], checkpoint: path.join(o.out, 'checkpoint')});
-      const backend = await useBackend(o.backend, {threads: o.threads});
-      const dataOpts = dataOptions(o);
-      const ckptDir = path.join(o.out, 'checkpoint');
-      const resumed = o.resume && (await hasCheckpoint(ckptDir)) ? await loadCheckpoint<PruneCheckpoint>(ckptDir) : undefined;
-      // a model from disk (or the checkpoint) is read first: its input sizes an image folder
-      const given = resumed?.model ?? (modelNames().includes(o.model) ? undefined : await resolveModel(o.model, undefined, 0));
-      const task = await pruneTask(dataOpts, given ? inputOf(given) : o.inputShape, o.output);
-      const {train} = task;
-      const lr: number = o.lr ?? task.lr;
-      const config = {model: o.model, dataset: task.dataset, limit: o.limit ?? null, ...(task.preprocessing ? {data: task.preprocessing} : {}),
-        ...(o.output ? {output: o.output} : {}), targetFlops: o.targetFlops, normalize: o.normalize, ...(o.criterion === 'fisher' ? {} : {criterion: o.criterion}), ...(o.roundTo === 1 ? {} : {roundTo: o.roundTo}), grouping: o.grouping,
-        interval: o.interval, unitsPerPrune: o.unitsPerPrune, batchSize: o.batchSize, lr, seed: o.seed,
-        ...(o.normalize === 'latency' ? {latencyBatch: o.latencyBatch} : {})};
-      const describe = async (m: tf.LayersModel): Promise<Record<string, number>> => {
-        const {macs, params, memory, memoryAll} = countCosts(m);
-        return {...(await task.quality(m)), macs, params, memory, memoryAll};
-      };
-      const optimizer = new Optimizer(task.optimizer);
-      if (resumed) {
-        // values compared as JSON: data (the preprocessing) is an object
-        const differ = Object.entries(config).filter(([k, v]) => JSON.stringify((resumed.state.config as Record<string, unknown>)[k]) !== JSON.stringify(v)).map(([k]) => k);
-        if (differ.length) throw new Error(`cannot resume from ${ckptDir}: ${differ.join(', ')} differ from the interrupted run; use its options or another --out`);
-        optimizer.setState(resumed.optimizer, resumed.model.trainableWeights.map((w) => w.read() as tf.Variable));
-        tf.dispose(Object.values(resumed.optimizer.tensors));
-      }
-      const model = given ?? (await resolveModel(o.model, task.shape, task.classes));
-      task.check(model);
-      const p = pruner(model, {inputShape: task.shape, grouping: o.grouping, latency: resumed?.state.latency, loss: task.loss, output: o.output, roundTo: o.roundTo});
-      p.checkTarget(o.targetFlops);
-      // profiled once and kept with the checkpoints, so a resumed run ranks by the same timings
-      const latencyModel = o.normalize === 'latency' ? resumed?.state.latency ?? (await p.profileLatency({batchSize: o.latencyBatch})) : undefined;
-      const baseline = resumed?.state.baseline ?? (await describe(model));
-      const show = progress(o.json ? 'lines' : 'auto');
-      const run = await p.run({data: train, targetFlops: o.targetFlops, interval: o.interval, unitsPerPrune: o.unitsPerPrune, normalize: o.normalize, criterion: o.criterion,
-        finetuneEpochs: task.finetune ? 0 : o.finetuneEpochs, batchSize: o.batchSize, lr, seed: o.seed, progress: show, optimizer, resume: resumed?.state.run,
-        onCheckpoint: (c) => saveCheckpoint<PruneCheckpoint>(ckptDir, model, optimizer, {config, baseline, run: c, latency: latencyModel})});
-      if (task.finetune && o.finetuneEpochs) await task.finetune(p, {epochs: o.finetuneEpochs, batchSize: o.batchSize, lr, seed: o.seed, optimizer, progress: show});
-      const small = p.export();
-      const pruned = await describe(small);
-      // both architectures timed in turn, run by run (the weights do not change the time)
-      const latency = [];
-      for (const b of [1, o.batchSize]) latency.push(await compareLatency([model, small], b, {runs: o.runs, warmup: 2}));
-      const speedup = Object.fromEntries(latency.map(([base, mine]) => [`b${base.batchSize}`, base.medianMs / mine.medianMs]));
-      const report = {...config, backend, finetuneEpochs: o.finetuneEpochs, steps: run.steps,
-        baseline: {...baseline, latency: latency.map(([base]) => base)}, pruned: {...pruned, latency: latency.map(([, mine]) => mine)}, speedup,
-        ...Object.fromEntries(task.metrics.map((k) => [`${k}Drop`, baseline[k] - pruned[k]])), ...(latencyModel ? {latencyModel} : {}),
-        rows: run.rows.map(({step, loss, space, unit, producers, score, macs, memory, macsRatio}) => ({step, loss, space, unit, producers, score, macs, memory, macsRatio})),
-        date: new Date().toISOString()};
-      await saveModel(small, o.out);
-      await writeFilesAtomic(o.out, [['report.json', JSON.stringify(report, null, 2)]]);
-      fs.rmSync(ckptDir, {recursive: true, force: true});
-      optimizer.dispose();
-      release();
-      print(o.json, report, () => `MACs ${baseline.macs} -> ${pruned.macs} (${(100 * pruned.macs / baseline.macs).toFixed(1)}%), ` +
-        `${task.metrics.map((k) => `${k} ${(100 * baseline[k]).toFixed(2)}% -> ${(100 * pruned[k]).toFixed(2)}%`).join(', ')}, speed-up ${Object.entries(speedup).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(', ')} -> ${o.out}`);
+      await checkOut(o.out, {resume: o.resume, overwrite: o.overwrite, models: [o.model]});
+      await useBackend(o.backend, {threads: o.threads});
+      const {backend: _b, threads: _t, json, ...opts} = o;
+      const r = await pruneModel({...opts, ...dataOptions(o), progress: progress(json ? 'lines' : 'auto')});
+      const [base, mine] = [r.baseline, r.pruned];
+      print(json, r, () => `MACs ${base.macs} -> ${mine.macs} (${(100 * mine.macs / base.macs).toFixed(1)}%), ` +
+        `${Object.keys(base).filter((k) => Object.hasOwn(r, `${k}Drop`)).map((k) => `${k} ${(100 * base[k]).toFixed(2)}% -> ${(100 * mine[k]).toFixed(2)}%`).join(', ')}, ` +
+        `speed-up ${Object.entries(r.speedup).map(([k, v]) => `${k} ${v.toFixed(2)}x`).join(', ')} -> ${o.out}`);
     });
 
   program.command('demo').description('a page running a pruned model beside its baseline in the browser, on Fashion-MNIST test images')

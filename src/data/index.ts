@@ -13,3 +13,5 @@ export { DetectionDataset, detectionScenes } from './detection';
 export type { DetectionBatch, DetectionDatasetInit, SceneOptions } from './detection';
 export { readCoco, writeCoco } from './coco';
 export type { CocoAnnotation, CocoCategory, CocoFile, CocoImage } from './coco';
+export { dataOptionsOf, datasetName, datasetNames, datasets, datasetTask, loadDataset, loadDetectionDataset } from './registry';
+export type { DataOptions, DatasetName, DetectionSplits, InputShape, LoadedData, TaskKind } from './registry';

@@ -1,7 +1,7 @@
 /** The whole training job behind `gfp train`: data, model, loop, per-epoch evaluation, checkpoints, resume, report. */
 import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'fs';
-import { BatchOptions, cifar10, fashionMnist, ImageDataset } from '../data';
+import { BatchOptions, ImageDataset, loadDataset } from '../data';
 import { byName, zooNames } from '../models';
 import { loadCheckpoint, loadModel, saveCheckpoint, saveModel, writeFilesAtomic } from './checkpoint';
 import { BatchSource, evaluate, fit, NonFiniteLossError } from './loop';
@@ -11,25 +11,8 @@ import { OutputKind, outputRule } from './output';
 import { progress, Progress, ProgressKind } from './progress';
 import { learningRate, ScheduleName } from './schedule';
 
-/** Datasets trainModel loads by name. */
-export type DatasetName = 'fashion-mnist' | 'cifar10';
-
-interface DatasetEntry {
-  load(dataDir: string | undefined): Promise<{ train: ImageDataset; test: ImageDataset }>;
-  /** Training-time augmentation used for this dataset. */
-  augment?: BatchOptions['augment'];
-}
-
-const datasets: Record<DatasetName, DatasetEntry> = {
-  'fashion-mnist': { load: (dir) => fashionMnist({ dir }) },
-  cifar10: {
-    load: (dir) => {
-      if (dir === undefined) throw new Error(`dataset 'cifar10' needs dataDir (--data-dir): the folder with data_batch_1.bin ... test_batch.bin`);
-      return cifar10({ dir });
-    },
-    augment: { flip: true, padCrop: 4 },
-  },
-};
+/** Classification datasets trainModel loads by name (through the dataset registry). */
+export type DatasetName = 'fashion-mnist' | 'cifar10' | 'image-folder';
 
 /** Per-optimizer defaults of the learning rate and weight decay. */
 const optimizerDefaults: Record<OptimizerName, { lr: number; weightDecay: number }> = {
@@ -41,7 +24,7 @@ const optimizerDefaults: Record<OptimizerName, { lr: number; weightDecay: number
 export interface TrainModelOptions {
   /** A zoo name (resnet20, ...), a model directory or model.json path, or a model object (trained in place). */
   model: string | tf.LayersModel;
-  /** A dataset name, or your own splits. */
+  /** A dataset name of the registry (data/registry.ts; read with dataDir and limit), or your own splits. */
   dataset: DatasetName | { name: string; train: BatchSource; test: BatchSource; augment?: BatchOptions['augment']; preprocessing?: object };
   epochs: number;
   /**
@@ -70,7 +53,7 @@ export interface TrainModelOptions {
   seed?: number;
   /** Use only the first N samples of each split. */
   limit?: number;
-  /** Dataset folder (required for cifar10; fashion-mnist defaults to the shipped copy). */
+  /** Dataset folder (required for cifar10 and image-folder; fashion-mnist defaults to the shipped copy). */
   dataDir?: string;
   /**
    * What the model outputs: by default the loss follows its output activation (softmax: cross-entropy of the
@@ -145,18 +128,14 @@ export interface TrainReport {
 }
 
 async function loadData(o: TrainModelOptions): Promise<{ name: string; train: BatchSource; test: BatchSource; augment?: BatchOptions['augment']; preprocessing?: object }> {
-  const data = typeof o.dataset === 'string' ? await loadNamed(o.dataset, o.dataDir) : o.dataset;
+  if (typeof o.dataset === 'string') return loadDataset({ dataset: o.dataset, data: o.dataDir, limit: o.limit });
+  const data = o.dataset;
   if (o.limit === undefined) return data;
   const cut = (ds: BatchSource, split: string) => {
     if (!(ds instanceof ImageDataset)) throw new Error(`limit needs ImageDataset splits; the ${split} split of '${data.name}' is not one`);
     return ds.take(Math.min(o.limit as number, ds.size));
   };
   return { ...data, train: cut(data.train, 'train'), test: cut(data.test, 'test') };
-}
-
-async function loadNamed(name: DatasetName, dataDir: string | undefined) {
-  if (!(name in datasets)) throw new Error(`unknown dataset '${name}'; valid: ${Object.keys(datasets).join(', ')}`);
-  return { name, ...(await datasets[name].load(dataDir)), augment: datasets[name].augment };
 }
 
 /** The model to train: a zoo model built for the data, or one loaded from disk. */

@@ -1,20 +1,13 @@
 /**
- * What `gfp prune` and `gfp train` need to know about the kind of data: classification
- * (ImageDataset, cross-entropy, accuracy) or detection (DetectionDataset, FCOS loss, AP / AP50).
- * The kind is chosen by the dataset name.
+ * What pruning and fine-tuning need to know about the kind of data: classification (ImageDataset,
+ * cross-entropy, accuracy) or detection (DetectionDataset, FCOS loss, AP / AP50). The dataset name chooses the kind.
  */
 import * as tf from '@tensorflow/tfjs';
-import * as path from 'path';
-import {DetectionBatch, DetectionDataset, detectionScenes, fashionMnist, readCoco} from '../data';
-import {fpnLevels} from '../models';
+import {DataOptions, datasetName, datasetTask, DetectionBatch, InputShape, loadDataset, loadDetectionDataset, TaskKind} from '../data';
+import {FpnLevel, fpnLevels} from '../models';
 import {Pruner, PrunerOptions, RunOptions, ScoreBatch} from '../prune';
 import {assignTargets, detectionLoss, evaluate, evaluateDetector, Optimizer, OptimizerOptions, OutputKind, Progress, trainDetector} from '../train';
-import {checkModelData, DataOptions, datasetName, DetectionDatasetName, InputShape, loadDataset} from './load';
-
-export type {DetectionDatasetName} from './load';
-
-/** Kinds of task the CLI prunes. */
-export type TaskKind = 'classification' | 'detection';
+import {checkModelData} from './model_data';
 
 /** Settings of the fine-tuning after the FLOPs target is reached. */
 export interface FinetuneSettings { epochs: number; batchSize: number; lr: number; seed: number; optimizer: Optimizer; progress: Progress }
@@ -38,61 +31,21 @@ export interface PruneTask {
   metrics: string[];
   /** Quality figures of a model on the test split, keyed by `metrics`. */
   quality(model: tf.LayersModel): Promise<Record<string, number>>;
+  /** Throws unless the model suits the data (output rank; a classifier's input and classes). */
+  check(model: tf.LayersModel): void;
   /** Fine-tuning of the masked model; undefined: run()'s own (classification batches). */
   finetune?(p: Pruner, s: FinetuneSettings): Promise<void>;
 }
 
-/** A detection set: train and test splits and, for generated sets, fresh training scenes per epoch. */
-export interface DetectionSplits {
-  train: DetectionDataset;
-  test: DetectionDataset;
-  /** The training set of each epoch: `train` at epoch 0, new scenes (as many) after; absent for fixed sets (COCO files). */
-  epochs?: (epoch: number) => DetectionDataset;
-}
-
 /**
- * Fashion-MNIST scenes on a `size` canvas, items scaled 0.5-2x at 64 (proportionally larger on a larger canvas):
- * 16384 train scenes from the train items, 2048 test scenes from the test items (AP50 of 512 varied by +-1.2
- * points in a bootstrap).
+ * The loss a pruner (Fisher, training) uses for a detector: the detection loss against each batch's own boxes.
+ * @example const p = pruner(model, {inputShape: [64, 64, 1], loss: detectorLoss(fpnLevels([64, 64, 1]), 10)});
  */
-async function fashionScenes(size: number, limit?: number): Promise<DetectionSplits> {
-  const items = await fashionMnist();
-  const geometry = {size, scale: [size / 128, size / 32] as [number, number]};
-  // the first N scenes of a seed do not depend on how many are drawn: --limit keeps a prefix
-  const scenes = (seed: number) => detectionScenes(items.train, {count: Math.min(limit ?? 16384, 16384), seed, ...geometry});
-  const train = scenes(1);
-  return {
-    train,
-    test: detectionScenes(items.test, {count: Math.min(limit ?? 2048, 2048), seed: 2, ...geometry}),
-    // epoch e >= 1 draws new scenes (seed 1000 + e) from the same training items: no scene is seen twice
-    epochs: (epoch) => (epoch === 0 ? train : scenes(1000 + epoch)),
+export function detectorLoss(levels: FpnLevel[], classes: number): NonNullable<PrunerOptions['loss']> {
+  return (outputs: tf.Tensor, batch: ScoreBatch) => {
+    const b = batch as ScoreBatch & DetectionBatch;
+    return detectionLoss(outputs as tf.Tensor3D, assignTargets(b.boxes, b.labels, levels, classes));
   };
-}
-
-/** Detection sets by name (names listed in load.ts): the Fashion-MNIST scenes at 64x64, and scenes drawn alike at twice the resolution (128x128). */
-const detectionSets: Record<DetectionDatasetName, (limit?: number) => Promise<DetectionSplits>> = {
-  'fashion-scenes': (limit) => fashionScenes(64, limit),
-  // 1000 steps of the fpn-detector: AP50 0.64 against 0.52 at 64x64, for 4x the MACs
-  'fashion-scenes-128': (limit) => fashionScenes(128, limit),
-};
-
-/**
- * True for a detection dataset: a name of {@link detectionSets} or COCO JSON file(s) "train.json[,test.json]".
- * @example isDetectionDataset('fashion-scenes') // true; isDetectionDataset('fashion-mnist') // false
- */
-export const isDetectionDataset = (name: string): boolean => Object.hasOwn(detectionSets, name) || name.split(',').every((f) => f.endsWith('.json'));
-
-/**
- * Train and test detection sets by name, or from COCO JSON "train.json[,test.json]" (test defaults to train).
- * @example const {train, test} = await loadDetectionDataset('fashion-scenes', 256);
- */
-export async function loadDetectionDataset(name: string, limit?: number): Promise<DetectionSplits> {
-  if (Object.hasOwn(detectionSets, name)) return detectionSets[name as DetectionDatasetName](limit);
-  if (!isDetectionDataset(name)) throw new Error(`unknown detection dataset "${name}"; valid: ${Object.keys(detectionSets).join(', ')} or COCO files train.json[,test.json]`);
-  const [trainFile, testFile = trainFile] = name.split(',');
-  const [train, test] = [await readCoco(path.resolve(trainFile)), await readCoco(path.resolve(testFile))];
-  const first = (ds: DetectionDataset) => (limit === undefined || limit >= ds.size ? ds : ds.subset(Array.from({length: limit}, (_, i) => i)));
-  return {train: first(train), test: first(test)};
 }
 
 /** Throws unless the model's output suits the task: [B, classes] logits or [B, locations, classes + 5] detections; `label` names the data. */
@@ -108,7 +61,7 @@ function checkOutput(model: tf.LayersModel, kind: TaskKind, label: string): void
 /** What a task is built from: the data flags, the model input an image folder defaults to, the --output override. */
 interface TaskSource { data: DataOptions; fit?: InputShape; output?: OutputKind }
 
-const tasks: Record<TaskKind, (source: TaskSource) => Promise<PruneTask & {check(model: tf.LayersModel): void}>> = {
+const tasks: Record<TaskKind, (source: TaskSource) => Promise<PruneTask>> = {
   classification: async ({data: o, fit, output}) => {
     const data = await loadDataset(o, fit);
     const {train, test} = data;
@@ -128,11 +81,7 @@ const tasks: Record<TaskKind, (source: TaskSource) => Promise<PruneTask & {check
     const levels = fpnLevels(train.shape);
     return {
       kind: 'detection', dataset, train, shape: train.shape, classes: train.classes,
-      // Fisher and training use the detection loss of the batch's own boxes
-      loss: (outputs: tf.Tensor, batch: ScoreBatch) => {
-        const b = batch as ScoreBatch & DetectionBatch;
-        return detectionLoss(outputs as tf.Tensor3D, assignTargets(b.boxes, b.labels, levels, train.classes));
-      },
+      loss: detectorLoss(levels, train.classes),
       // 1e-3: +0.8 AP50 over 2e-4 after 1024 fine-tuning steps of a pruned detector (the bench uses it)
       optimizer: {name: 'adam', weightDecay: 1e-4}, lr: 1e-3,
       metrics: ['ap', 'ap50'],
@@ -156,6 +105,6 @@ const tasks: Record<TaskKind, (source: TaskSource) => Promise<PruneTask & {check
  * input) is the size an image folder is read at unless --image-size / --channels say otherwise.
  * @example const task = await pruneTask({dataset: 'fashion-scenes', limit: 256}); await task.quality(model); // {ap, ap50}
  */
-export async function pruneTask(data: DataOptions, fit?: InputShape, output?: OutputKind): Promise<PruneTask & {check(model: tf.LayersModel): void}> {
-  return tasks[isDetectionDataset(datasetName(data)) ? 'detection' : 'classification']({data, fit, output});
+export async function pruneTask(data: DataOptions, fit?: InputShape, output?: OutputKind): Promise<PruneTask> {
+  return tasks[datasetTask(datasetName(data))]({data, fit, output});
 }

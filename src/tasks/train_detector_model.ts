@@ -1,16 +1,16 @@
-/** `gfp train` on a detection set: train a detector (checkpoint every epoch, --resume), report AP / AP50 on the test split, save it. */
+/** Training a detector on a detection set (`gfp train` with one): checkpoint every epoch, resume, AP / AP50 on the test split, save. */
 import * as tf from '@tensorflow/tfjs';
+import {loadDetectionDataset} from '../data';
 import {countCosts} from '../measure';
 import {fpnLevels} from '../models';
 import {evaluateDetector, loadCheckpoint, Optimizer, OptimizerName, progress, saveCheckpoint, saveModel, trainDetector} from '../train';
 import {writeFilesAtomic} from '../train/checkpoint';
 import type {DetectorProgress} from '../train/detection';
 import {claimOut} from '../train/out_dir';
-import {resolveModel} from './load';
-import {loadDetectionDataset} from './tasks';
+import {resolveModel} from './model_data';
 
-/** The `gfp train` options this command reads. */
-export interface TrainDetectorCommandOptions {
+/** Options of {@link trainDetectorModel} (the flags of `gfp train` with a detection set). */
+export interface TrainDetectorModelOptions {
   model: string; dataset: string; epochs: number; out: string; batchSize: number; seed: number;
   lr?: number; optimizer?: OptimizerName; weightDecay?: number; limit?: number; resume?: boolean; overwrite?: boolean; json?: boolean;
   /** After each epoch's checkpoint, with the epochs done. */
@@ -45,9 +45,9 @@ const defaults: Record<OptimizerName, {lr: number; weightDecay: number}> = {
  * (warm-up, cosine decay; generated sets draw new scenes every epoch after the first), checkpointing
  * to `out` every epoch, then write it and report.json (AP, AP50 on the test scenes) to `out`.
  * With `resume`, goes on from out's checkpoint: the same weights as an uninterrupted run.
- * @example await trainDetectorCommand({model: 'fpn-detector', dataset: 'fashion-scenes', epochs: 20, out: 'runs/det', batchSize: 32, seed: 0});
+ * @example await trainDetectorModel({model: 'fpn-detector', dataset: 'fashion-scenes', epochs: 20, out: 'runs/det', batchSize: 32, seed: 0});
  */
-export async function trainDetectorCommand(o: TrainDetectorCommandOptions): Promise<DetectorTrainReport> {
+export async function trainDetectorModel(o: TrainDetectorModelOptions): Promise<DetectorTrainReport> {
   const release = await claimOut(o.out, {resume: o.resume, overwrite: o.overwrite, models: [o.model]});
   try {
     return await trainInto(o);
@@ -56,7 +56,7 @@ export async function trainDetectorCommand(o: TrainDetectorCommandOptions): Prom
   }
 }
 
-async function trainInto(o: TrainDetectorCommandOptions): Promise<DetectorTrainReport> {
+async function trainInto(o: TrainDetectorModelOptions): Promise<DetectorTrainReport> {
   const {train, test, epochs} = await loadDetectionDataset(o.dataset, o.limit);
   const name = o.optimizer ?? 'adam';
   const {lr, weightDecay} = {...defaults[name], ...(o.lr === undefined ? {} : {lr: o.lr}), ...(o.weightDecay === undefined ? {} : {weightDecay: o.weightDecay})};
