@@ -6,26 +6,40 @@ export interface Costs { macs: number; memory: number; time?: number }
 
 /**
  * How long each layer call takes on one backend as a function of its work (the 'latency' normalizer's model):
- * per call, ms = intercept + slope * work, with work = MACs for convs and dense layers, output elements otherwise.
+ * per call, ms = intercept + slope * work + paddedSlope * padded, with work = MACs for convs and dense layers,
+ * output elements otherwise, and padded the same work with channel counts rounded up to a multiple of `pack`
+ * (wasm's XNNPACK runs channels in packs of 4 or 8). A model without pack (made before packs were fitted)
+ * reads as pack 1, paddedSlope 0: the plain line.
  * Made by profileLatency(); plain data, saved with checkpoints and reports.
  */
 export interface LatencyModel {
   backend: string;
   batchSize: number;
-  calls: {layer: string; call: number; kind: 'macs' | 'elements'; work: number[]; ms: number[]; slope: number; intercept: number}[];
+  calls: LatencyFit[];
+}
+
+/** One call's samples (work, ms, and padded work at its pack) and fit; residualMs: largest |fit - ms| at the samples. */
+export interface LatencyFit {
+  layer: string; call: number; kind: 'macs' | 'elements'; work: number[]; ms: number[]; slope: number; intercept: number;
+  pack?: number; padded?: number[]; paddedSlope?: number; residualMs?: number;
 }
 
 const positions = (shape: number[]): number => shape.slice(0, -1).reduce((a, b) => a * b, 1);
 
-/** Kept channels of a map, counted from kept-unit counts per space. */
-const channelsOf = (g: Grouping, counts: number[], map: ChannelMap): number =>
-  map.spatial * map.segments.reduce((s, m) => s + (g.members[m].channels / g.spaces[g.spaceOf[m]].units) * counts[g.spaceOf[m]], 0);
+/** Kept channels of a map, counted from kept-unit counts per space, rounded up to a multiple of pack. */
+const channelsOf = (g: Grouping, counts: number[], map: ChannelMap, pack = 1): number => {
+  const c = map.segments.reduce((s, m) => s + (g.members[m].channels / g.spaces[g.spaceOf[m]].units) * counts[g.spaceOf[m]], 0);
+  return map.spatial * (pack > 1 ? Math.ceil(c / pack) * pack : c);
+};
 
-/** Per call of g.calls: MACs (convs, dense), whether its output counts as memory, and its output elements, per sample. */
-export function callWork(g: Grouping, counts: number[]): {macs?: number; produces: boolean; elements: number}[] {
+/**
+ * Per call of g.calls: MACs (convs, dense), whether its output counts as memory, and its output elements, per sample;
+ * with pack > 1, as if every channel count were rounded up to a multiple of pack.
+ */
+export function callWork(g: Grouping, counts: number[], pack = 1): {macs?: number; produces: boolean; elements: number}[] {
   return g.calls.map((c) => {
-    const cout = channelsOf(g, counts, c.output);
-    return {macs: c.handler.macs?.(c.call, channelsOf(g, counts, c.inputs[0]), cout), produces: !!c.handler.produces,
+    const cout = channelsOf(g, counts, c.output, pack);
+    return {macs: c.handler.macs?.(c.call, channelsOf(g, counts, c.inputs[0], pack), cout), produces: !!c.handler.produces,
       elements: positions(c.call.outputShape) * cout};
   });
 }
@@ -42,14 +56,27 @@ export function costsAt(g: Grouping, counts: number[], latency?: LatencyModel): 
     costs.macs += w.macs ?? 0;
     if (w.produces) costs.memory += w.elements;
   }
-  if (latency) {
-    const fit = new Map(latency.calls.map((c) => [`${c.layer}#${c.call}`, c]));
-    costs.time = g.calls.reduce((t, c, i) => {
-      const f = fit.get(`${c.call.layer.name}#${c.call.call}`);
-      return f ? t + f.intercept + f.slope * (f.kind === 'macs' ? work[i].macs ?? 0 : work[i].elements) : t;
-    }, 0);
-  }
+  if (latency) costs.time = predictTime(g, counts, latency, work);
   return costs;
+}
+
+/** A call's work of the given kind. */
+const workOf = (kind: LatencyFit['kind'], w: {macs?: number; elements: number}): number => (kind === 'macs' ? w.macs ?? 0 : w.elements);
+
+/** Predicted ms of one batch: the sum of the fitted calls' times at these counts (calls without a fit count 0). */
+function predictTime(g: Grouping, counts: number[], latency: LatencyModel, work: ReturnType<typeof callWork>): number {
+  const fit = new Map(latency.calls.map((c) => [`${c.layer}#${c.call}`, c]));
+  const paddedWork = new Map<number, ReturnType<typeof callWork>>([[1, work]]);
+  const padded = (pack: number): ReturnType<typeof callWork> => {
+    if (!paddedWork.has(pack)) paddedWork.set(pack, callWork(g, counts, pack));
+    return paddedWork.get(pack)!;
+  };
+  return g.calls.reduce((t, c, i) => {
+    const f = fit.get(`${c.call.layer.name}#${c.call.call}`);
+    if (!f) return t;
+    const extra = f.paddedSlope ? f.paddedSlope * workOf(f.kind, padded(f.pack ?? 1)[i]) : 0;
+    return t + f.intercept + f.slope * workOf(f.kind, work[i]) + extra;
+  }, 0);
 }
 
 /**
