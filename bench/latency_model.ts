@@ -1,15 +1,16 @@
-// Predicted vs measured latency of pruned models, for the plain linear latency model (4 aligned widths, no packs:
-// what profileLatency() fitted before) and the pack-aware one (8 widths on and off multiples of 4/8, packs 1/4/8).
-// Per zoo model and batch size: both profiles (and what they cost), random kept counts at several widths with and
+// Predicted vs measured latency of pruned models, for the pack-aware latency model (profileLatency(): 8 widths on
+// and off multiples of 4/8, packs 1/4/8) and the plain line profileLatency() fitted before (ms = intercept + slope *
+// work through the same profile's samples at widths 1, 0.75, 0.5, 0.25, so that both see the same load).
+// Per zoo model and batch size: the profile (and what it cost), random kept counts at several widths with and
 // without rounding to multiples of 8, every pruned model exported, predicted by both and timed interleaved.
-// Usage: node dist/bench/latency_model.js [--models resnet20,mobilenetv2] [--batch 1,64] [--runs 10] [--name latency_model]
+// Usage: node dist/bench/latency_model.js [--models resnet20,mobilenetv2] [--batch 1,64] [--runs 10] [--threads N] [--name latency_model]
 import * as os from 'os';
 import {useBackend} from '../src/backend';
 import {mulberry32} from '../src/data/prng';
 import {group} from '../src/graph';
 import {compareLatency} from '../src/measure';
 import {byName} from '../src/models';
-import {costsAt, exportPruned, LatencyModel, profileLatency, ProfileOptions} from '../src/prune';
+import {costsAt, exportPruned, LatencyModel, profileLatency} from '../src/prune';
 import {median, writeResult} from './common';
 
 const arg = (name: string, fallback: string): string => {
@@ -17,18 +18,27 @@ const arg = (name: string, fallback: string): string => {
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 
-/** The two latency models compared, by their profileLatency() options. */
+/** The two latency models compared, made from one profile. */
 type Fit = 'linear' | 'packed';
-const fits: Record<Fit, Omit<ProfileOptions, 'batchSize'>> = {
-  linear: {widths: [1, 0.75, 0.5, 0.25], packs: [1]},
-  packed: {},
-};
-const fitNames = Object.keys(fits) as Fit[];
+const fitNames: Fit[] = ['linear', 'packed'];
+const oldWidths = [0, 2, 4, 6]; // widths 1, 0.75, 0.5, 0.25 of profileLatency()'s default widths
+
+/** The plain line of each call through the samples at oldWidths (slope clamped at 0), as profileLatency() fitted it before packs. */
+function linear(lat: LatencyModel): LatencyModel {
+  return {...lat, calls: lat.calls.map(({layer, call, kind, work, ms}) => {
+    const [x, y] = [oldWidths.map((w) => work[w]), oldWidths.map((w) => ms[w])];
+    const [mx, my] = [x.reduce((a, b) => a + b) / x.length, y.reduce((a, b) => a + b) / y.length];
+    const sxx = x.reduce((s, v) => s + (v - mx) ** 2, 0);
+    const slope = sxx > 0 ? Math.max(0, x.reduce((s, v, i) => s + (v - mx) * (y[i] - my), 0) / sxx) : 0;
+    return {layer, call, kind, work: x, ms: y, slope, intercept: my - slope * mx};
+  })};
+}
 
 const loads = (): number[] => os.loadavg().map((l) => Math.round(l * 100) / 100);
 
 async function main(): Promise<void> {
-  const backend = await useBackend('wasm');
+  const threads = process.argv.includes('--threads') ? Number(arg('threads', '1')) : undefined;
+  const backend = await useBackend('wasm', threads ? {threads} : {});
   const names = arg('models', 'resnet20,mobilenetv2').split(',');
   const batches = arg('batch', '1,64').split(',').map(Number);
   const runs = Number(arg('runs', '10'));
@@ -48,14 +58,13 @@ async function main(): Promise<void> {
     try {
       for (const batchSize of batches) {
         const loadBefore = loads();
-        const profiles = {} as Record<Fit, {model: LatencyModel; seconds: number}>;
-        for (const fit of fitNames) {
-          const t0 = performance.now();
-          profiles[fit] = {model: await profileLatency(g, {...fits[fit], batchSize}), seconds: (performance.now() - t0) / 1000};
-        }
+        const t0 = performance.now();
+        const packed = await profileLatency(g, {batchSize});
+        const profileSeconds = (performance.now() - t0) / 1000;
+        const profiles: Record<Fit, LatencyModel> = {linear: linear(packed), packed};
         const measured = await compareLatency(smalls, batchSize, {runs, warmup: 2});
         const rows = all.map((v, i) => {
-          const predicted = Object.fromEntries(fitNames.map((f) => [f, costsAt(g, v.counts, profiles[f].model).time!])) as Record<Fit, number>;
+          const predicted = Object.fromEntries(fitNames.map((f) => [f, costsAt(g, v.counts, profiles[f]).time!])) as Record<Fit, number>;
           return {width: v.width, roundTo: v.roundTo, macs: costsAt(g, v.counts).macs, measuredMs: measured[i].medianMs, predicted};
         });
         // |predicted - measured| / measured, in %, for the time itself and for the time relative to the unpruned model
@@ -63,19 +72,18 @@ async function main(): Promise<void> {
           const [p, m] = relative ? [r.predicted[f] / rows[0].predicted[f], r.measuredMs / rows[0].measuredMs] : [r.predicted[f], r.measuredMs];
           return (100 * Math.abs(p - m)) / m;
         }));
-        const packs = (f: Fit): Record<string, number> => profiles[f].model.calls.reduce((c, call) => ({...c, [call.pack ?? 1]: (c[call.pack ?? 1] ?? 0) + 1}), {} as Record<string, number>);
-        const summary = Object.fromEntries(fitNames.map((f) => [f, {medianAbsErrorPct: error(f, false), medianAbsErrorRelativePct: error(f, true),
-          profileSeconds: profiles[f].seconds, packs: packs(f)}]));
-        results.push({model: name, batchSize, loadavg: {before: loadBefore, after: loads()}, summary, rows});
-        process.stderr.write(`${name} b${batchSize}: ${fitNames.map((f) => `${f} ${summary[f].medianAbsErrorPct.toFixed(1)}% ` +
-          `(relative ${summary[f].medianAbsErrorRelativePct.toFixed(1)}%, profile ${summary[f].profileSeconds.toFixed(0)} s)`).join(', ')}; load ${loads().join(' ')}\n`);
+        const packs = (f: Fit): Record<string, number> => profiles[f].calls.reduce((c, call) => ({...c, [call.pack ?? 1]: (c[call.pack ?? 1] ?? 0) + 1}), {} as Record<string, number>);
+        const summary = Object.fromEntries(fitNames.map((f) => [f, {medianAbsErrorPct: error(f, false), medianAbsErrorRelativePct: error(f, true), packs: packs(f)}]));
+        results.push({model: name, batchSize, profileSeconds, loadavg: {before: loadBefore, after: loads()}, summary, rows});
+        process.stderr.write(`${name} b${batchSize}: profile ${profileSeconds.toFixed(0)} s; ${fitNames.map((f) => `${f} ${summary[f].medianAbsErrorPct.toFixed(1)}% ` +
+          `(relative ${summary[f].medianAbsErrorRelativePct.toFixed(1)}%)`).join(', ')}; load ${loads().join(' ')}\n`);
       }
     } finally {
       smalls.forEach((m) => m.dispose());
       model.dispose();
     }
   }
-  const file = writeResult(arg('name', 'latency_model'), {backend, runs,
+  const file = writeResult(arg('name', 'latency_model'), {backend, threads: threads ?? 'all cores', runs,
     note: 'shared machine (2 cores, other jobs running): timings are noisy, see loadavg; errors are medians over the pruned variants',
     results});
   process.stderr.write(`wrote ${file}\n`);
