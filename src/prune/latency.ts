@@ -12,7 +12,7 @@ export interface ProfileOptions {
    * on spaces of 16, 32, 64 ... units, counts that are and are not multiples of 4 and 8.
    */
   widths?: number[];
-  /** Channel packs a call's fit may pad to (the one that explains its times best is kept; 1: no padding). Default [1, 4, 8]. */
+  /** Channel packs a call's fit may pad to (the one that explains its times best is kept; the plain line, pack 1, is always tried). Default [1, 4, 8]. */
   packs?: number[];
   /** ms of one call of a layer on these inputs (default: timed on the active backend); inject one for deterministic tests. */
   timeCall?: (layer: tf.layers.Layer, inputs: tf.Tensor[]) => number | Promise<number>;
@@ -62,12 +62,12 @@ function fitCall(work: number[], paddedBy: Map<number, number[]>, ms: number[]):
   const n = ms.length;
   const scale = Math.max(...ms.map(Math.abs), 1e-9) ** 2 * 1e-12; // floor of SSE / n: an exact fit is not infinitely better
   const aic = (f: Fit, p: number[], k: number): number => n * Math.log(sse(f, work, p, ms) / n + scale) + 2 * k;
-  let best = {pack: 1, padded: work, fit: {...line(work, ms), paddedSlope: 0} as Fit, aic: 0};
-  best.aic = aic(best.fit, work, 2);
+  const plain: Fit = {...line(work, ms), paddedSlope: 0};
+  let best = {pack: 1, padded: work, fit: plain, aic: aic(plain, work, 2)};
   for (const [pack, padded] of paddedBy) {
     const fit = pack > 1 ? plane(work, padded, ms) : undefined;
-    const score = fit && aic(fit, padded, 3);
-    if (fit && score! < best.aic) best = {pack, padded, fit, aic: score!};
+    const score = fit ? aic(fit, padded, 3) : Infinity;
+    if (fit && score < best.aic) best = {pack, padded, fit, aic: score};
   }
   const residualMs = Math.max(...ms.map((v, i) => Math.abs(predict(best.fit, work[i], best.padded[i]) - v)));
   return best.pack > 1 ? {...best.fit, pack: best.pack, padded: best.padded, residualMs} : {slope: best.fit.slope, intercept: best.fit.intercept, pack: 1, residualMs};
