@@ -20,7 +20,7 @@ const {PNG} = require('pngjs');
 const {env, findJupyter, installHint, kernelSpec, linkLibrary, notebooksDir, requireBuilt, root, say} = require('../kernel-setup/jupyter');
 
 /** @typedef {'smoke' | 'full'} Mode */
-/** @typedef {{output_type: string, text?: string | string[], data?: Record<string, string | string[]>, metadata?: Record<string, unknown>}} Output */
+/** @typedef {{output_type: string, name?: string, text?: string | string[], data?: Record<string, string | string[]>, metadata?: Record<string, unknown>}} Output */
 /** @typedef {{cell_type: string, id?: string, source: string | string[], metadata: object, outputs?: Output[]}} Cell */
 /** @typedef {{cells: Cell[], metadata: object}} Notebook */
 
@@ -134,9 +134,18 @@ async function executedCopy(nb, name, mode, backend) {
     o.data = {...o.data, 'text/html': withStaticImage(html(o), pngs[i]), 'image/png': pngs[i]};
   });
   for (const cell of nb.cells) {
-    if (cell.outputs) cell.outputs = cell.outputs.filter((o) => !html(o).includes(bundleStart));
-    // progress lines overwritten in place: keep what a terminal shows, the text after the last \r (as nbconvert does)
-    for (const o of cell.outputs ?? []) if (o.output_type === 'stream') o.text = joined(o.text).replace(/[^\n]*\r(?=[^\n])/g, '');
+    if (!cell.outputs) continue;
+    /** @type {Output[]} */
+    const kept = [];
+    for (const o of cell.outputs.filter((o) => !html(o).includes(bundleStart))) {
+      const last = kept[kept.length - 1];
+      if (o.output_type === 'stream' && last?.output_type === 'stream' && last.name === o.name) last.text = joined(last.text) + joined(o.text);
+      else kept.push(o);
+    }
+    // one stream output per run of them, with progress lines overwritten in place reduced to what a terminal shows
+    // (the text after the last \r), as nbconvert's coalesce_streams does
+    for (const o of kept) if (o.output_type === 'stream') o.text = joined(o.text).replace(/[^\n]*\r(?=[^\n])/g, '');
+    cell.outputs = kept;
   }
   const cpu = os.cpus();
   const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
