@@ -22,7 +22,7 @@ import {compareLatency, countCosts, measureInBrowser} from '../src/measure';
 import {costsAt, Criterion, LatencyModel, Normalizer, pruner} from '../src/prune';
 import {pruneModel} from '../src/tasks';
 import {evaluate, loadModel, trainModel} from '../src/train';
-import {continueFlags, resultFile, writeResult} from './common';
+import {continuing, resultFile, writeResult} from './common';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -34,12 +34,6 @@ const variants: Record<string, {normalize: Normalizer; grouping?: boolean; crite
   none: {normalize: 'none'}, 'no-grouping': {normalize: 'memory', grouping: false}, latency: {normalize: 'latency'},
   // the simple criteria, each divided by the memory a unit frees as Fisher is in 'memory'
   ...Object.fromEntries((['taylor', 'l1', 'l2', 'bn', 'random'] as const).map((c) => [`${c}-memory`, {normalize: 'memory', criterion: c}]))};
-
-/** resume / overwrite as continueFlags decides them for `out`. */
-const continuing = (out: string, checkpointDir = out) => {
-  const flags = continueFlags(out, checkpointDir);
-  return {resume: flags.includes('--resume'), overwrite: flags.includes('--overwrite')};
-};
 
 /** The paper's Table 1 (ImageNet, RTX 2080 Ti, docs/method.md §7), printed beside ours. */
 const paper = [

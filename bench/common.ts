@@ -34,12 +34,14 @@ export function writeResult(name: string, value: object): string {
 }
 
 /**
- * The flag that lets `gfp train|prune --out out` continue: --resume where `checkpointDir` holds a checkpoint,
- * --overwrite where `out` holds only what a run killed before its first checkpoint left, none for a new folder.
- * @example spawnSync('gfp', ['prune', ..., '--out', out, ...continueFlags(out, path.join(out, 'checkpoint'))]);
+ * How trainModel / pruneModel / trainDetectorModel continue into `out`: resume where `checkpointDir` holds a
+ * checkpoint, overwrite where `out` holds only what a run killed before its first checkpoint left, neither for a new folder.
+ * @example await pruneModel({..., out, ...continuing(out, path.join(out, 'checkpoint'))});
  */
-export const continueFlags = (out: string, checkpointDir = out): string[] =>
-  fs.existsSync(path.join(checkpointDir, 'checkpoint.json')) ? ['--resume'] : fs.existsSync(out) && fs.readdirSync(out).length ? ['--overwrite'] : [];
+export function continuing(out: string, checkpointDir = out): {resume: boolean; overwrite: boolean} {
+  const resume = fs.existsSync(path.join(checkpointDir, 'checkpoint.json'));
+  return {resume, overwrite: !resume && fs.existsSync(out) && fs.readdirSync(out).length > 0};
+}
 
 /**
  * What made a result: the command line (paths relative to the repository), the commit checked out (with

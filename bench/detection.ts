@@ -18,18 +18,13 @@ import {apDifference, averagePrecision, compareLatency, countCosts, ImageDetecti
 import {fpnLevels} from '../src/models';
 import {pruneModel, trainDetectorModel} from '../src/tasks';
 import {detect, loadModel} from '../src/train';
-import {continueFlags, writeResult} from './common';
+import {continuing, writeResult} from './common';
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
 };
 const root = path.join(__dirname, '..', '..');
-/** resume / overwrite as continueFlags decides them for `out`. */
-const continuing = (out: string, checkpointDir = out) => {
-  const flags = continueFlags(out, checkpointDir);
-  return {resume: flags.includes('--resume'), overwrite: flags.includes('--overwrite')};
-};
 const step = async (what: string, run: () => Promise<unknown>): Promise<void> => {
   process.stderr.write(`[detection] ${what}\n`);
   await run();
