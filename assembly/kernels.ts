@@ -5,12 +5,13 @@
 /**
  * dW [kh, kw, C, m] of a depthwise conv with stride (sh, sw) and top/left
  * padding (pt, pl): every dy pixel adds x's taps times dy, four channels at a time where m = 1. Adds
- * to dW, which the caller zeroed. With m = 1, stride 1 and C a multiple of 4, pixels are `stride`
- * channels apart and c of them are summed (threads split the channels); otherwise stride must be c.
+ * to dW, which the caller zeroed. Pixels of x are `stride` channels apart and c of them are summed, so
+ * that threads can split the channels where m = 1 (the pointers at their first channel); where m > 1,
+ * stride must be C.
  */
 export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w: i32, c: i32, m: i32,
   ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32, stride: i32): void {
-  const cm = c * m;
+  const cm = stride * m; // dy's and dW's pixel: C * m
   if (m == 1 && (c & 3) == 0 && sh == 1 && sw == 1) {
     depthwiseFilterGradRows(x, dy, dw, b, h, w, c, ho, wo, kh, kw, pt, pl, stride);
     return;
@@ -25,7 +26,7 @@ export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i
           for (let kx = 0; kx < kw; kx++) {
             const ix = ox * sw - pl + kx;
             if (ix < 0 || ix >= w) continue;
-            const xo = x + ((<usize>(((n * h + iy) * w + ix) * c)) << 2);
+            const xo = x + ((<usize>(((n * h + iy) * w + ix) * stride)) << 2);
             const a = dw + ((<usize>((ky * kw + kx) * cm)) << 2);
             if (m == 1) {
               let k = 0;
@@ -285,14 +286,14 @@ export function convFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w
 }
 
 /**
- * Per-channel sums over n pixels of c channels (pixels `stride` channels apart, c a multiple of 4) into s1, s2 [c]
+ * Per-channel sums over n pixels of c channels (c a multiple of 4, pixels contiguous) into s1, s2 [c]
  * float64: s1 = sum(u), s2 = sum(u * v) with u = a - sa, v = b - sb (sa, sb [c] float32 shifts). Blocks
  * of 32 pixels are summed in float32 registers, one 4-channel group at a time, then added in float64.
  */
-function channelMoments(s1: usize, s2: usize, a: usize, sa: usize, b: usize, sb: usize, n: i32, c: i32, stride: i32): void {
+function channelMoments(s1: usize, s2: usize, a: usize, sa: usize, b: usize, sb: usize, n: i32, c: i32): void {
   memory.fill(s1, 0, <usize>c << 3);
   memory.fill(s2, 0, <usize>c << 3);
-  const pixel = <usize>stride << 2;
+  const pixel = <usize>c << 2;
   for (let p0 = 0; p0 < n; p0 += 32) {
     const p1 = min(n, p0 + 32);
     // 8 channels at a time where there are (four sums in flight, not two: the add's latency bounds a chain)
@@ -328,71 +329,96 @@ function channelMoments(s1: usize, s2: usize, a: usize, sa: usize, b: usize, sb:
   }
 }
 
+/** First pixel of chunk j when n pixels are cut into `chunks` near-equal chunks. */
+// @ts-ignore: decorator
+@inline function chunkStart(j: i32, n: i32, chunks: i32): i32 {
+  return <i32>((<i64>j * <i64>n) / <i64>chunks);
+}
+
 /**
- * BatchNorm in training over n pixels of c channels (channels last, c a multiple of 4): mean and
- * variance [c] of x from one pass of float64 sums shifted by the first pixel (x0: no cancellation for
- * off-centre data), then y = (x - mean) / sqrt(var + eps) * gamma + beta. scratch: 16c bytes. Pixels are
- * `stride` channels apart: threads split the channels (pointers at their first channel).
+ * channelMoments of chunks [j0, j1) of n pixels into s (chunk j's s1 and s2 at s + 16 c j). BatchNorm's
+ * two kernels add the chunks up in order: a fixed chunking, so that the sums do not depend on which
+ * thread took which chunk. c a multiple of 4.
  */
-export function batchNormForward(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, variance: usize, scratch: usize, n: i32, c: i32, eps: f32,
-  stride: i32): void {
-  const s1 = scratch;
-  const s2 = scratch + (<usize>c << 3);
-  channelMoments(s1, s2, x, x, x, x, n, c, stride);
-  for (let k = 0; k < c; k++) {
-    const d = load<f64>(s1 + (<usize>k << 3)) / n;
-    const o = <usize>k << 2;
-    store<f32>(mean + o, <f32>(<f64>load<f32>(x + o) + d));
-    store<f32>(variance + o, <f32>max(0, load<f64>(s2 + (<usize>k << 3)) / n - d * d));
+export function momentChunks(a: usize, sa: usize, b: usize, sb: usize, s: usize, n: i32, c: i32, chunks: i32, j0: i32, j1: i32): void {
+  for (let j = j0; j < j1; j++) {
+    const p0 = chunkStart(j, n, chunks);
+    const at = s + (<usize>(j * c) << 4);
+    const skip = <usize>(p0 * c) << 2;
+    channelMoments(at, at + (<usize>c << 3), a + skip, sa, b + skip, sb, chunkStart(j + 1, n, chunks) - p0, c);
   }
-  // y = x * s + t per channel
-  const s = scratch;
-  const t = scratch + (<usize>c << 2);
+}
+
+/** Channel k's total over the chunks of the partial sums at s (which = 0: s1, 1: s2). */
+// @ts-ignore: decorator
+@inline function chunkTotal(s: usize, c: i32, chunks: i32, k: i32, which: i32): f64 {
+  let t: f64 = 0;
+  for (let j = 0; j < chunks; j++) t += load<f64>(s + (<usize>((2 * j + which) * c + k) << 3));
+  return t;
+}
+
+/**
+ * BatchNorm in training over n pixels of c channels (channels last, c a multiple of 4), pixels [r0, r1):
+ * mean and variance [c] of x from the chunk sums of momentChunks(x, x, x, x, ...) (shifted by the first
+ * pixel: no cancellation for off-centre data), then y = (x - mean) / sqrt(var + eps) * gamma + beta.
+ * Each thread derives the statistics itself; the one with `stats` also writes mean and variance.
+ * st: 8c bytes of this thread's own.
+ */
+export function batchNormForward(x: usize, gamma: usize, beta: usize, y: usize, mean: usize, variance: usize, s: usize, st: usize,
+  n: i32, c: i32, eps: f32, chunks: i32, r0: i32, r1: i32, stats: bool): void {
+  // y = x * a + t per channel
+  const a = st;
+  const t = st + (<usize>c << 2);
   for (let k = 0; k < c; k++) {
     const o = <usize>k << 2;
-    const sk = load<f32>(gamma + o) / Mathf.sqrt(load<f32>(variance + o) + eps);
-    store<f32>(s + o, sk);
-    store<f32>(t + o, load<f32>(beta + o) - load<f32>(mean + o) * sk);
+    const d = chunkTotal(s, c, chunks, k, 0) / n;
+    const m = <f32>(<f64>load<f32>(x + o) + d);
+    const v = <f32>max(0, chunkTotal(s, c, chunks, k, 1) / n - d * d);
+    if (stats) {
+      store<f32>(mean + o, m);
+      store<f32>(variance + o, v);
+    }
+    const ak = load<f32>(gamma + o) / Mathf.sqrt(v + eps);
+    store<f32>(a + o, ak);
+    store<f32>(t + o, load<f32>(beta + o) - m * ak);
   }
-  for (let p = 0; p < n; p++) {
-    const row = <usize>(p * stride) << 2;
+  for (let p = r0; p < r1; p++) {
+    const row = <usize>(p * c) << 2;
     for (let k = 0; k < c; k += 4) {
       const o = <usize>k << 2;
-      v128.store(y + row + o, f32x4.add(f32x4.mul(v128.load(x + row + o), v128.load(s + o)), v128.load(t + o)));
+      v128.store(y + row + o, f32x4.add(f32x4.mul(v128.load(x + row + o), v128.load(a + o)), v128.load(t + o)));
     }
   }
 }
 
 /**
- * Gradient of batchNormForward: with r = 1/sqrt(var + eps), S1 = sum(dy), S2 = sum(dy * (x - mean)) per
- * channel, dbeta = S1, dgamma = r * S2 and dx = gamma * r * (dy - S1/n - (x - mean) * r^2 * S2/n), taken
- * as dx = a * dy + b * x + d per channel, after one pass for S1 and S2. scratch: 28c bytes. Pixels `stride` channels apart.
+ * Gradient of batchNormForward, pixels [r0, r1): with r = 1/sqrt(var + eps) and the chunk sums of
+ * momentChunks(dy, 0, x, mean, ...) S1 = sum(dy), S2 = sum(dy * (x - mean)) per channel, dbeta = S1,
+ * dgamma = r * S2 and dx = gamma * r * (dy - S1/n - (x - mean) * r^2 * S2/n), taken as dx = a * dy + b * x + d
+ * per channel. The thread with `stats` writes dgamma and dbeta. abd: 12c bytes of this thread's own.
  */
 export function batchNormBackward(x: usize, dy: usize, mean: usize, variance: usize, gamma: usize, dx: usize, dgamma: usize, dbeta: usize,
-  scratch: usize, n: i32, c: i32, eps: f32, stride: i32): void {
-  const s1 = scratch;
-  const s2 = scratch + (<usize>c << 3);
-  const zero = scratch + (<usize>c << 4); // reused for a below
-  memory.fill(zero, 0, <usize>c << 2);
-  channelMoments(s1, s2, dy, zero, x, mean, n, c, stride);
-  const a = scratch + (<usize>c << 4);
+  s: usize, abd: usize, n: i32, c: i32, eps: f32, chunks: i32, r0: i32, r1: i32, stats: bool): void {
+  const a = abd;
   const b = a + (<usize>c << 2);
   const d = b + (<usize>c << 2);
   for (let k = 0; k < c; k++) {
     const o = <usize>k << 2;
     const r = <f32>1 / Mathf.sqrt(load<f32>(variance + o) + eps);
-    const sum1 = <f32>load<f64>(s1 + (<usize>k << 3));
-    const sum2 = <f32>load<f64>(s2 + (<usize>k << 3));
-    store<f32>(dbeta + o, sum1);
-    store<f32>(dgamma + o, r * sum2);
+    const sum1 = <f32>chunkTotal(s, c, chunks, k, 0);
+    const sum2 = <f32>chunkTotal(s, c, chunks, k, 1);
+    if (stats) {
+      store<f32>(dbeta + o, sum1);
+      store<f32>(dgamma + o, r * sum2);
+    }
     const ak = load<f32>(gamma + o) * r;
     const bk = -ak * r * r * sum2 / <f32>n;
     store<f32>(a + o, ak);
     store<f32>(b + o, bk);
     store<f32>(d + o, -ak * sum1 / <f32>n - bk * load<f32>(mean + o));
   }
-  for (let p = 0; p < n; p++) {
-    const row = <usize>(p * stride) << 2;
+  for (let p = r0; p < r1; p++) {
+    const row = <usize>(p * c) << 2;
     for (let k = 0; k < c; k += 4) {
       const o = <usize>k << 2;
       const v = f32x4.add(f32x4.mul(v128.load(dy + row + o), v128.load(a + o)), f32x4.mul(v128.load(x + row + o), v128.load(b + o)));

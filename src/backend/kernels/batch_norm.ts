@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 import {KernelArgs} from './wasm_ops';
-import {offsetOf, simdKernels, withScratch} from './simd';
-import {splitKernel} from './split';
+import {offsetOf, SimdKernels, simdKernels, withScratch} from './simd';
+import {kernelThreads, splitKernel} from './split';
 
 /** Kernel names of the fused BatchNorm in training (wasm only): [y, mean, variance] and [dx, dgamma, dbeta]. */
 export const BatchNormTrain = 'GfpBatchNormTrain';
@@ -13,26 +13,56 @@ const channelsLast = (x: tf.TensorInfo): {n: number; c: number} => {
   return {n: tf.util.sizeFromShape(x.shape) / c, c};
 };
 
+/**
+ * Per-channel sums are taken over CHUNKS fixed chunks of the pixels (fewer where there are fewer pixels)
+ * and added up in order, so no result depends on the thread count; then the threads split the pixels.
+ * Below SERIAL_BELOW values one thread does all: waking the others would cost more than it saves.
+ */
+const CHUNKS = 8;
+const SERIAL_BELOW = 1 << 15;
+
+/**
+ * Runs momentChunks(a, sa, b, sb) on the pixels of x, then `rows` (a kernel over pixel ranges), in one
+ * scratch: the chunk sums (4c floats a chunk) at `sums`, then `own` floats a range for each range's own use.
+ */
+function inChunks<K extends 'batchNormForward' | 'batchNormBackward'>(wasm: BackendWasm, name: K, {n, c}: {n: number; c: number}, own: number,
+  [a, sa, b, sb]: number[], rows: (sums: number, mine: number, r0: number, r1: number, first: boolean) => Parameters<SimdKernels[K]>): void {
+  const chunks = Math.min(CHUNKS, n);
+  const serial = n * c < SERIAL_BELOW;
+  withScratch(wasm, 4 * chunks * c + own * kernelThreads(wasm), (sums) => {
+    splitKernel(wasm, 'momentChunks', chunks, (j0, j1) => [a, sa, b, sb, sums, n, c, chunks, j0, j1], serial);
+    splitKernel(wasm, name, n, (r0, r1, i) => rows(sums, sums + 16 * chunks * c + 4 * own * i, r0, r1, i === 0), serial);
+  });
+}
+
 function batchNormTrain({inputs: {x, gamma, beta}, backend, attrs: {epsilon}}: KernelArgs<'x' | 'gamma' | 'beta', {epsilon: number}>): tf.TensorInfo[] {
   const wasm = backend as BackendWasm;
-  const {n, c} = channelsLast(x);
+  const size = channelsLast(x);
+  const {n, c} = size;
   const [y, mean, variance] = [wasm.makeOutput(x.shape, 'float32'), wasm.makeOutput([c], 'float32'), wasm.makeOutput([c], 'float32')];
   const [xs, g, b, ys, m, v] = [x, gamma, beta, y, mean, variance].map((t) => offsetOf(wasm, t));
-  // groups of 4 channels split across the threads (k: byte offset of the first channel; 16 scratch bytes a channel)
-  withScratch(wasm, 4 * c, (scratch) => splitKernel(wasm, 'batchNormForward', c / 4, (q0, q1, k = 16 * q0) =>
-    [xs + k, g + k, b + k, ys + k, m + k, v + k, scratch + 4 * k, n, 4 * (q1 - q0), epsilon, c]));
+  // sums of x - x[0] (the first pixel: no cancellation for off-centre data); 2c floats a range
+  inChunks(wasm, 'batchNormForward', size, 2 * c, [xs, xs, xs, xs], (sums, mine, r0, r1, first) =>
+    [xs, g, b, ys, m, v, sums, mine, n, c, epsilon, Math.min(CHUNKS, n), r0, r1, first]);
   return [y, mean, variance];
 }
 
 function batchNormTrainGrad({inputs: {x, dy, mean, variance, gamma}, backend, attrs: {epsilon}}:
     KernelArgs<'x' | 'dy' | 'mean' | 'variance' | 'gamma', {epsilon: number}>): tf.TensorInfo[] {
   const wasm = backend as BackendWasm;
-  const {n, c} = channelsLast(x);
+  const size = channelsLast(x);
+  const {n, c} = size;
   const [dx, dgamma, dbeta] = [wasm.makeOutput(x.shape, 'float32'), wasm.makeOutput([c], 'float32'), wasm.makeOutput([c], 'float32')];
   const [xs, dys, m, v, g, dxs, dg, db] = [x, dy, mean, variance, gamma, dx, dgamma, dbeta].map((t) => offsetOf(wasm, t));
-  // as batchNormTrain (28 scratch bytes a channel)
-  withScratch(wasm, 7 * c, (scratch) => splitKernel(wasm, 'batchNormBackward', c / 4, (q0, q1, k = 16 * q0) =>
-    [xs + k, dys + k, m + k, v + k, g + k, dxs + k, dg + k, db + k, scratch + 7 * k, n, 4 * (q1 - q0), epsilon, c]));
+  const zeros = wasm.makeOutput([c], 'float32');
+  wasm.typedArrayFromHeap(zeros).fill(0);
+  try {
+    // sums of dy and dy * (x - mean); 3c floats a range
+    inChunks(wasm, 'batchNormBackward', size, 3 * c, [dys, offsetOf(wasm, zeros), xs, m], (sums, mine, r0, r1, first) =>
+      [xs, dys, m, v, g, dxs, dg, db, sums, mine, n, c, epsilon, Math.min(CHUNKS, n), r0, r1, first]);
+  } finally {
+    wasm.disposeData(zeros.dataId);
+  }
   return [dx, dgamma, dbeta];
 }
 

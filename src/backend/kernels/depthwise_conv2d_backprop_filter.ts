@@ -57,10 +57,14 @@ function depthwiseConv2dNativeBackpropFilter({inputs, backend, attrs}: KernelArg
     wasm.typedArrayFromHeap(out).fill(0);
     const [kh, kw, c, m] = filterShape;
     const [xs, dys, dws] = [x, dy, out].map((t) => offsetOf(wasm, t));
-    // its row path (m = 1, stride 1) splits groups of 4 channels across the threads (k: byte offset of the first)
-    const rows = m === 1 && c % 4 === 0 && g.strides[0] === 1 && g.strides[1] === 1;
-    splitKernel(wasm, 'depthwiseFilterGrad', rows ? c / 4 : 1, (q0, q1, k = 16 * q0) => [xs + k, dys + k, dws + k, g.batch, g.inHeight,
-      g.inWidth, rows ? 4 * (q1 - q0) : c, m, g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft, c]);
+    // with m = 1 the threads split the channels, in groups of 16 (a 64-byte cache line of dW: no two threads
+    // write one) where C allows, else of 4
+    const group = m !== 1 || c % 4 !== 0 ? c : c % 16 === 0 ? 16 : 4;
+    splitKernel(wasm, 'depthwiseFilterGrad', c / group, (q0, q1) => {
+      const k = 4 * group * q0; // byte offset of the first channel
+      return [xs + k, dys + k, dws + k, g.batch, g.inHeight, g.inWidth, group * (q1 - q0), m, g.outHeight, g.outWidth, kh, kw,
+        g.strides[0], g.strides[1], g.padTop, g.padLeft, c];
+    });
     return out;
   }
   const layout = g.outHeight >= MIN_ROWS_HEIGHT ? batchInRows : batchInChannels;

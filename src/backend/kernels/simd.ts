@@ -5,17 +5,19 @@ import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 
 /** The exports of assembly/kernels.ts; pointers are byte offsets in the wasm backend's heap. */
 export interface SimdKernels {
-  /** Adds into dw, zeroed by the caller; c of `stride` channels where m = 1, stride 1 and c % 4 = 0, else stride = c. */
+  /** Adds into dw, zeroed by the caller; c of x's `stride` channels where m = 1, else stride = c. */
   depthwiseFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, c: number, m: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number, stride: number): void;
   depthwiseInputGrad(dy: number, filter: number, dx: number, b: number, h: number, w: number, c: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
   clipGrad(x: number, dy: number, dx: number, n: number, lo: number, hi: number, openLow: boolean): void;
-  /** c channels of pixels `stride` channels apart (the pointers at the first channel): threads split the channels. */
-  batchNormForward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, scratch: number, n: number, c: number, eps: number,
-    stride: number): void;
+  /** Partial channel sums of `chunks` fixed chunks of n pixels (chunks [j0, j1) here), for the two below. */
+  momentChunks(a: number, sa: number, b: number, sb: number, s: number, n: number, c: number, chunks: number, j0: number, j1: number): void;
+  /** Pixels [r0, r1) from the chunk sums s; `stats`: also write mean and variance. */
+  batchNormForward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, s: number, st: number,
+    n: number, c: number, eps: number, chunks: number, r0: number, r1: number, stats: boolean): void;
   batchNormBackward(x: number, dy: number, mean: number, variance: number, gamma: number, dx: number, dgamma: number, dbeta: number,
-    scratch: number, n: number, c: number, eps: number, stride: number): void;
+    s: number, abd: number, n: number, c: number, eps: number, chunks: number, r0: number, r1: number, stats: boolean): void;
   /** Adds tiles [t0, t1) of every tap (4 input x 8 output channels each, input-channel major) into dw, zeroed by the caller. */
   convFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, ci: number, co: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number, t0: number, t1: number): void;

@@ -55,24 +55,25 @@ export const kernelThreads = (backend: BackendWasm): number => 1 + (poolOf(backe
 
 /**
  * Runs SIMD kernel `name` over parts [0, parts) cut into one contiguous range per wasm thread: this thread
- * takes the first range, helper threads the others, and it returns when all are done. argsOf(begin, end)
- * gives the kernel's arguments for a range; the ranges must write disjoint memory.
+ * takes the first range, helper threads the others, and it returns when all are done. argsOf(begin, end, i)
+ * gives the kernel's arguments for range i; the ranges must write disjoint memory. With `serial` (work too
+ * small to pay for waking the helpers) this thread runs all of it as range 0.
  * @example splitKernel(wasm, 'clipGrad', n, (b, e) => [x + 4 * b, dy + 4 * b, dx + 4 * b, e - b, 0, 6, true]);
  */
 export function splitKernel<K extends keyof SimdKernels>(backend: BackendWasm, name: K, parts: number,
-  argsOf: (begin: number, end: number) => Parameters<SimdKernels[K]>): void {
+  argsOf: (begin: number, end: number, range: number) => Parameters<SimdKernels[K]>, serial = false): void {
   const kernel = simdModule(backend)!.kernels[name] as (...a: unknown[]) => void;
   const pool = poolOf(backend);
-  const n = Math.max(1, Math.min(parts, 1 + (pool?.helpers ?? 0)));
+  const n = serial ? 1 : Math.max(1, Math.min(parts, 1 + (pool?.helpers ?? 0)));
   const bound = (i: number) => Math.floor((i * parts) / n);
   if (pool == null || n === 1) {
-    kernel(...argsOf(0, parts));
+    kernel(...argsOf(0, parts, 0));
     return;
   }
   const seq = ++pool.seq;
   for (let i = 1; i < n; i++) {
     const base = (i - 1) * SLOT.ints;
-    const args = argsOf(bound(i), bound(i + 1)).map(Number);
+    const args = argsOf(bound(i), bound(i + 1), i).map(Number);
     pool.args.set(args, (i - 1) * SLOT.args);
     pool.ctl[base + SLOT.kernel] = pool.names.indexOf(name);
     pool.ctl[base + SLOT.count] = args.length;
@@ -81,7 +82,7 @@ export function splitKernel<K extends keyof SimdKernels>(backend: BackendWasm, n
   }
   let error: unknown;
   try {
-    kernel(...argsOf(0, bound(1)));
+    kernel(...argsOf(0, bound(1), 0));
   } catch (e) {
     error = e;
   }
