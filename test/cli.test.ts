@@ -121,8 +121,9 @@ test('gfp prune: an unreachable target is refused before anything is written', (
   assert.equal(fs.existsSync(out), false);
 });
 
-test('gfp measure --browser: the same costs as in Node, latency from headless Chromium', () => {
-  const r = gfp('measure', '--model', 'resnet20', '--browser', '--batch-size', '1', '--runs', '2', '--json');
+test('gfp measure --browser: the same costs as in Node, latency from headless Chromium, on each --browser-threads count', async () => {
+  await useBackend('wasm');
+  const r = gfp('measure', '--model', 'resnet20', '--browser', '--browser-threads', '1,2', '--batch-size', '1', '--runs', '2', '--json');
   assert.equal(r.code, 0, r.err);
   const m = r.json();
   const model = zoo.resnet20({inputShape: [28, 28, 1], classes: 10});
@@ -130,7 +131,11 @@ test('gfp measure --browser: the same costs as in Node, latency from headless Ch
   assert.match(m.browser, /chrom/i);
   assert.equal(m.backend, 'wasm');
   assert.ok(m.latency[0].medianMs > 0);
+  assert.deepEqual(m.measurements.map((x: {threads: number}) => x.threads), [1, 2], 'the page ran the threads asked for');
   model.dispose();
+  const bad = gfp('measure', '--model', 'resnet20', '--browser', '--browser-threads', '0');
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /--browser-threads/);
 });
 
 // ---- detection ----

@@ -187,6 +187,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--runs <n>', 'timed runs per batch size', int('--runs'), 10)
     .option('--browser', 'time it in headless Chromium instead of Node')
     .option('--browser-backends <list>', 'with --browser: wasm, webgl, webgpu (comma separated)', 'wasm')
+    .option('--browser-threads <list>', 'with --browser: wasm thread counts, comma separated, each on a fresh page (default: the browser\'s choice)',
+      numbers('--browser-threads', undefined, 'count'))
     .action(async (o) => {
       await useBackend(o.backend, {threads: o.threads});
       const dataOpts = dataOptions(o);
@@ -196,11 +198,11 @@ export async function main(argv: string[]): Promise<void> {
       const batchSize = o.batchSize as number[];
       if (o.browser) {
         const {layers, ...costs} = countCosts(model);
-        const b = await measureInBrowser(model, {batchSize, runs: o.runs, backends: String(o.browserBackends).split(',') as BrowserBackend[]});
+        const b = await measureInBrowser(model, {batchSize, runs: o.runs, backends: String(o.browserBackends).split(',') as BrowserBackend[], threads: o.browserThreads});
         const result = {...costs, layers, browser: b.browser, backend: b.measurements[0].backend, latency: b.measurements[0].latency,
           measurements: b.measurements, unavailable: b.unavailable};
         print(o.json, result, () => [`${b.browser}`, ...b.measurements.flatMap((m) => m.latency.map((l) =>
-          `${m.backend} (${m.device}) batch ${l.batchSize}: median ${l.medianMs.toFixed(2)} ms (${l.runs} runs)`)),
+          `${m.backend} (${m.device}${m.threads ? `, ${m.threads} thread(s)` : ''}) batch ${l.batchSize}: median ${l.medianMs.toFixed(2)} ms (${l.runs} runs)`)),
         ...b.unavailable.map((u) => `${u.backend}: unavailable (${u.reason})`)].join('\n') + unknownCosts(model));
         return;
       }
