@@ -2,10 +2,12 @@
 // a Fisher-scoring step and tf's model.trainOnBatch, at 1 and at N threads. Threads are fixed per process, so
 // each count runs in its own child process, the counts alternating round by round; medians over all rounds,
 // speed-ups 1 thread / N threads, the machine's load averages, and a per-kernel profile of a training step at
-// each count. Usage: node dist/bench/threads.js [--models resnet20,mobilenetv2] [--batches 1,64]
+// each count; beside them the machine's own ceiling: how much more a fixed float loop gets done on N threads
+// than on one (no memory traffic, no wasm). Usage: node dist/bench/threads.js [--models resnet20,mobilenetv2] [--batches 1,64]
 // [--threads 1,2] [--rounds 4] [--runs 3] -> bench/results/threads.json
 import {execFileSync} from 'child_process';
 import * as os from 'os';
+import {Worker} from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend, wasmThreads} from '../src/backend';
 import {zoo, ZooName} from '../src/models';
@@ -76,6 +78,14 @@ async function child(threads: number, models: ZooName[], batches: number[], runs
   return report;
 }
 
+/** Milliseconds for `threads` worker threads, each running the same fixed float loop, to all finish. */
+async function spin(threads: number): Promise<number> {
+  const loop = 'let x = 0; for (let i = 0; i < 1e9; i++) x += i * 1e-9; require("worker_threads").parentPort.postMessage(x);';
+  const t0 = performance.now();
+  await Promise.all(Array.from({length: threads}, () => new Promise((done, fail) => new Worker(loop, {eval: true}).once('message', done).once('error', fail))));
+  return performance.now() - t0;
+}
+
 const uptime = (): string => { try { return execFileSync('uptime', {encoding: 'utf8'}).trim(); } catch { return ''; } };
 
 async function main(): Promise<void> {
@@ -90,7 +100,9 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '4'));
   const load = {before: os.loadavg(), uptimeBefore: uptime(), after: [] as number[], uptimeAfter: ''};
   const reports: ChildReport[] = [];
+  const spins: Record<number, number[]> = Object.fromEntries(counts.map((c) => [c, []]));
   for (let r = 0; r < rounds; r++) {
+    for (const threads of counts) spins[threads].push(await spin(threads));
     // alternate which count goes first, so a drifting load falls on both alike
     for (const threads of r % 2 === 0 ? counts : [...counts].reverse()) {
       const out = execFileSync(process.execPath, [__filename, '--child', '--threads', String(threads), '--models', models.join(','),
@@ -110,11 +122,15 @@ async function main(): Promise<void> {
       process.stderr.write(`${key} ${step}: ${counts.map((c) => `${c}t ${ms[c].toFixed(1)} ms`).join(', ')}  speed-up ${Object.values(speedup).map((s) => s.toFixed(2)).join(', ')}\n`);
     }
   }
+  // the same work on each of N threads: N x the one-thread time would be a perfect N-fold machine
+  const spinMs = Object.fromEntries(counts.map((c) => [c, median(spins[c])]));
+  const ceiling = Object.fromEntries(counts.filter((c) => c !== counts[0]).map((c) => [c, (c / counts[0]) * spinMs[counts[0]] / spinMs[c]]));
+  process.stderr.write(`machine ceiling (a float loop on each thread): ${Object.entries(ceiling).map(([c, x]) => `${c}t ${x.toFixed(2)}x`).join(', ')}\n`);
   const kernels = Object.fromEntries(Object.keys(reports[0].kernels).map((key) => [key,
     Object.fromEntries(counts.map((c) => [c, reports.find((x) => x.threads === c)!.kernels[key]]))]));
   const file = writeResult('threads', {date: new Date().toISOString(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version,
-    load, rounds, runsPerRound: runs, threads: counts, rows, trainStepKernelsMs: kernels,
-    note: 'each thread count in its own process, alternating; ms: medians of all runs; speedup: ms at the first count / ms at this count'});
+    load, rounds, runsPerRound: runs, threads: counts, machineCeiling: {spinMs, speedup: ceiling}, rows, trainStepKernelsMs: kernels,
+    note: 'each thread count in its own process, alternating; ms: medians of all runs; speedup: ms at the first count / ms at this count; machineCeiling: the speed-up a float loop on every thread gets, the most any step could'});
   process.stderr.write(`wrote ${file}\n`);
 }
 
