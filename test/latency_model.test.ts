@@ -2,7 +2,7 @@ import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import {group} from '../src/graph';
-import {callWork, costsAt, LatencyModel, profileLatency} from '../src/prune';
+import {callWork, costsAt, LatencyModel, profileLatency, pruner} from '../src/prune';
 
 const L = tf.layers;
 const pad8 = (c: number): number => Math.ceil(c / 8) * 8;
@@ -90,5 +90,29 @@ test('latency model: a model of the old shape (no pack) reads as its line; bad p
   await assert.rejects(profileLatency(g, {packs: [1, 0]}), /packs holds 0; a pack is a whole number of channels, at least 1/);
   await assert.rejects(profileLatency(g, {runs: 1, timeCall: () => { throw new Error('timer broke'); }}), /timer broke/);
   assert.equal(tf.memory().numTensors, before, 'nothing left when profiling throws');
+  model.dispose();
+});
+
+test("'latency' normalizer on packed timings: spaces of whole packs still rank, by the time per unit over the next pack, and prune", async () => {
+  const model = tinyNet();
+  const lat = await profileLatency(group(model), {batchSize: 2, runs: 1, timeCall: packedBy8});
+  const p = pruner(model, {inputShape: [6, 6, 3], latency: lat});
+  const g = p.grouping;
+  const prunable = g.spaces.flatMap((s, i) => (s.prunable ? [i] : []));
+  // 16 channels are two whole packs: one channel less frees nothing, eight less free one pack
+  const ranked = p.normalize('latency', {criterion: 'l1'});
+  for (const s of prunable) {
+    const unit = ranked.units.find((u) => u.space === s);
+    assert.ok(unit, `space ${s} is ranked`);
+    const full = g.spaces.map((sp) => sp.units);
+    const fewer = full.map((n, i) => (i === s ? n - 8 : n));
+    const perUnit = (costsAt(g, full, lat).time! - costsAt(g, fewer, lat).time!) / 8;
+    assert.ok(perUnit > 0 && Math.abs(unit.cost - perUnit) <= 1e-9 * perUnit, `space ${s}: cost ${unit.cost}, time per unit over a pack ${perUnit}`);
+  }
+  // pruning one unit at a time goes on through the packs, as the ranking said
+  const removed = p.prune({units: 20, normalize: 'latency', criterion: 'l1'});
+  assert.equal(removed.length, 20);
+  assert.equal(p.kept.reduce((a, k) => a + k.filter((on) => !on).length, 0), 20);
+  p.dispose();
   model.dispose();
 });

@@ -112,8 +112,20 @@ export const freed: Record<Normalizer, (before: Costs, after: Costs) => number> 
 };
 
 /**
- * Cost freed by removing one unit of each space at the current counts (0 for a space at one unit).
- * 'latency' needs the model made by profileLatency().
+ * Units of a space of n units (`width` channels each) whose removal the 'latency' normalizer averages the freed time
+ * over: enough for the widest channel pack the model fitted, at most n - 1. Inside a pack one unit may free no
+ * time at all, and a space whose next unit frees nothing would never be pruned; 1 for the other normalizers.
+ * @example latencyStep(16, 1, 'latency', lat) // 8 where some call runs in packs of 8
+ */
+export function latencyStep(n: number, width: number, normalizer: Normalizer, latency?: LatencyModel): number {
+  if (normalizer !== 'latency' || !latency) return 1;
+  const pack = latency.calls.reduce((p, c) => Math.max(p, c.pack ?? 1), 1);
+  return Math.max(1, Math.min(n - 1, Math.ceil(pack / width)));
+}
+
+/**
+ * Cost freed by removing one unit of each space at the current counts (0 for a space at one unit); for 'latency',
+ * the time freed per unit over the next latencyStep() units. 'latency' needs the model made by profileLatency().
  * @example deltaCosts(g, kept, 'memory')[3];
  */
 export function deltaCosts(g: Grouping, kept: KeptView, normalizer: Normalizer, latency?: LatencyModel): number[] {
@@ -123,8 +135,9 @@ export function deltaCosts(g: Grouping, kept: KeptView, normalizer: Normalizer, 
   const before = costsAt(g, counts, model);
   return counts.map((n, s) => {
     if (n < 2) return 0;
+    const step = latencyStep(n, g.spaces[s].unit, normalizer, model);
     const fewer = counts.slice();
-    fewer[s] = n - 1;
-    return freed[normalizer](before, costsAt(g, fewer, model));
+    fewer[s] = n - step;
+    return freed[normalizer](before, costsAt(g, fewer, model)) / step;
   });
 }

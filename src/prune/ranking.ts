@@ -1,7 +1,7 @@
 /** Ranking (docs/method.md §4): unit scores by criterion, divided by the cost a unit frees; normalize() and the incremental Ranking prune() uses. */
 import type {Grouping} from '../graph';
 import {mulberry32} from '../data/prng';
-import {costsAt, deltaCosts, freed, LatencyModel, Normalizer, normalizers, unitCounts} from './costs';
+import {costsAt, latencyStep, deltaCosts, freed, LatencyModel, Normalizer, normalizers, unitCounts} from './costs';
 import {Criterion, criteria, criterionNames, scored} from './criteria';
 import type {Kept} from './masks';
 import type {PruneSetup, PruneState} from './prune_state';
@@ -119,15 +119,20 @@ export class Ranking {
     return nextCount(this.counts[s], this.g.spaces[s].unit, this.roundTo);
   }
 
-  /** Cost freed by space s's next chunk at the current counts, from the calls that depend on s only. */
+  /**
+   * Cost freed by space s's next chunk at the current counts, from the calls that depend on s only; a chunk of one
+   * unit frees, with 'latency', the time per unit over the next latencyStep() units (as deltaCosts does).
+   */
   private costOf(s: number): number {
     const m = this.target(s);
     if (!this.eligible[s] || m < 1) return 0;
     const {g, latency} = this.local[s];
     const model = this.normalizer === 'latency' ? latency : undefined;
+    const n = this.counts[s];
+    const step = n - m === 1 ? latencyStep(n, this.g.spaces[s].unit, this.normalizer, this.latency) : n - m;
     const fewer = this.counts.slice();
-    fewer[s] = m;
-    return freed[this.normalizer](costsAt(g, this.counts, model), costsAt(g, fewer, model));
+    fewer[s] = n - step;
+    return freed[this.normalizer](costsAt(g, this.counts, model), costsAt(g, fewer, model)) / (n - m === 1 ? step : 1);
   }
 
   /** Space s's lowest-scored unit, or chunk (ties: the lower unit, as a stable sort of normalize() puts it first). */
