@@ -3,17 +3,32 @@
 // copied. No static data, no allocation: the module writes only the outputs it is given.
 
 /**
- * dW [kh, kw, C, m] of a depthwise conv with stride (sh, sw) and top/left
- * padding (pt, pl): every dy pixel adds x's taps times dy, four channels at a time where m = 1. Adds
- * to dW, which the caller zeroed. Pixels of x are `stride` channels apart and c of them are summed, so
- * that threads can split the channels where m = 1 (the pointers at their first channel); where m > 1,
- * stride must be C.
+ * dW [kh, kw, C, m] of a depthwise conv over the images of `chunks` fixed chunks of b (chunks [j0, j1) here):
+ * chunk j's dW goes to partials + j dW sizes, zeroed here, for the caller to add up in chunk order, so that
+ * the sums do not depend on which thread took which chunk. Splitting the images, not the channels: each
+ * thread then reads its own memory (a channel split read every pixel's cache lines on every thread).
  */
-export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w: i32, c: i32, m: i32,
-  ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32, stride: i32): void {
-  const cm = stride * m; // dy's and dW's pixel: C * m
+export function depthwiseFilterGradChunks(x: usize, dy: usize, partials: usize, b: i32, h: i32, w: i32, c: i32, m: i32,
+  ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32, chunks: i32, j0: i32, j1: i32): void {
+  const size = <usize>(kh * kw * c * m) << 2;
+  for (let j = j0; j < j1; j++) {
+    const n0 = chunkStart(j, b, chunks);
+    const dw = partials + <usize>j * size;
+    memory.fill(dw, 0, size);
+    depthwiseFilterGrad(x + (<usize>(n0 * h * w * c) << 2), dy + (<usize>(n0 * ho * wo * c * m) << 2), dw, chunkStart(j + 1, b, chunks) - n0,
+      h, w, c, m, ho, wo, kh, kw, sh, sw, pt, pl);
+  }
+}
+
+/**
+ * dW [kh, kw, C, m] of a depthwise conv with stride (sh, sw) and top/left padding (pt, pl): every dy pixel
+ * adds x's taps times dy, four channels at a time where m = 1. Adds to dW, which the caller zeroed.
+ */
+function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i32, w: i32, c: i32, m: i32,
+  ho: i32, wo: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32): void {
+  const cm = c * m;
   if (m == 1 && (c & 3) == 0 && sh == 1 && sw == 1) {
-    depthwiseFilterGradRows(x, dy, dw, b, h, w, c, ho, wo, kh, kw, pt, pl, stride);
+    depthwiseFilterGradRows(x, dy, dw, b, h, w, c, ho, wo, kh, kw, pt, pl);
     return;
   }
   for (let n = 0; n < b; n++) {
@@ -26,7 +41,7 @@ export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i
           for (let kx = 0; kx < kw; kx++) {
             const ix = ox * sw - pl + kx;
             if (ix < 0 || ix >= w) continue;
-            const xo = x + ((<usize>(((n * h + iy) * w + ix) * stride)) << 2);
+            const xo = x + ((<usize>(((n * h + iy) * w + ix) * c)) << 2);
             const a = dw + ((<usize>((ky * kw + kx) * cm)) << 2);
             if (m == 1) {
               let k = 0;
@@ -79,14 +94,14 @@ export function depthwiseFilterGrad(x: usize, dy: usize, dw: usize, b: i32, h: i
 }
 
 /**
- * depthwiseFilterGrad for m = 1, stride 1, c a multiple of 4 of pixels `stride` channels apart, dw zeroed:
+ * depthwiseFilterGrad for m = 1, stride 1, c a multiple of 4, dw zeroed:
  * one output row at a time (its x and dy rows stay in L1), each tap's channels summed in registers along
  * the row; with 3 taps a row, the columns where all three land inside x sum them together, each x pixel
  * loaded once for the three.
  */
 function depthwiseFilterGradRows(x: usize, dy: usize, dw: usize, b: i32, h: i32, w: i32, c: i32,
-  ho: i32, wo: i32, kh: i32, kw: i32, pt: i32, pl: i32, stride: i32): void {
-  const pixel = <usize>stride << 2;
+  ho: i32, wo: i32, kh: i32, kw: i32, pt: i32, pl: i32): void {
+  const pixel = <usize>c << 2;
   // columns where every tap of a 3-wide row lands inside x: 0 <= ox - pl and ox - pl + 2 < w
   const lo = kw == 3 ? min(wo, max(0, pl)) : wo;
   const hi = kw == 3 ? max(lo, min(wo, w - 2 + pl)) : wo;

@@ -5,6 +5,9 @@ import {ConvGeometry, convGeometry, inputEdges} from './geometry';
 import {offsetOf, simdKernels} from './simd';
 import {splitKernel} from './split';
 
+/** Fixed chunks of images our SIMD kernel sums dW over (fewer for smaller batches): no result depends on the thread count. */
+const CHUNKS = 8;
+
 /** Below this output height the batch-in-rows layout wastes too much on its zero rows. */
 const MIN_ROWS_HEIGHT = 8;
 
@@ -53,19 +56,23 @@ function depthwiseConv2dNativeBackpropFilter({inputs, backend, attrs}: KernelArg
   const simd = simdKernels(backend as BackendWasm);
   if (simd && x.dtype === 'float32' && dy.dtype === 'float32') {
     const wasm = backend as BackendWasm;
-    const out = wasm.makeOutput(filterShape, 'float32');
-    wasm.typedArrayFromHeap(out).fill(0);
     const [kh, kw, c, m] = filterShape;
-    const [xs, dys, dws] = [x, dy, out].map((t) => offsetOf(wasm, t));
-    // with m = 1 the threads split the channels, in groups of 16 (a 64-byte cache line of dW: no two threads
-    // write one) where C allows, else of 4
-    const group = m !== 1 || c % 4 !== 0 ? c : c % 16 === 0 ? 16 : 4;
-    splitKernel(wasm, 'depthwiseFilterGrad', c / group, (q0, q1) => {
-      const k = 4 * group * q0; // byte offset of the first channel
-      return [xs + k, dys + k, dws + k, g.batch, g.inHeight, g.inWidth, group * (q1 - q0), m, g.outHeight, g.outWidth, kh, kw,
-        g.strides[0], g.strides[1], g.padTop, g.padLeft, c];
-    });
-    return out;
+    const size = kh * kw * c * m;
+    // one dW a chunk of images, the chunks split across the threads, then added up in chunk order
+    const chunks = Math.min(CHUNKS, g.batch);
+    const partials = wasm.makeOutput([chunks * size], 'float32');
+    try {
+      const [xs, dys, ps] = [x, dy, partials].map((t) => offsetOf(wasm, t));
+      splitKernel(wasm, 'depthwiseFilterGradChunks', chunks, (j0, j1) => [xs, dys, ps, g.batch, g.inHeight, g.inWidth, c, m,
+        g.outHeight, g.outWidth, kh, kw, g.strides[0], g.strides[1], g.padTop, g.padLeft, chunks, j0, j1]);
+      const out = wasm.makeOutput(filterShape, 'float32');
+      const [sum, parts] = [wasm.typedArrayFromHeap(out) as Float32Array, wasm.typedArrayFromHeap(partials) as Float32Array];
+      sum.set(parts.subarray(0, size));
+      for (let j = 1; j < chunks; j++) for (let i = 0; i < size; i++) sum[i] += parts[j * size + i];
+      return out;
+    } finally {
+      wasm.disposeData(partials.dataId);
+    }
   }
   const layout = g.outHeight >= MIN_ROWS_HEIGHT ? batchInRows : batchInChannels;
   return composed(backend, (ops) => ops.reshape(layout(ops, x, dy, g, filterShape), filterShape));

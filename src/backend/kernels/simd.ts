@@ -5,9 +5,9 @@ import type {BackendWasm} from '@tensorflow/tfjs-backend-wasm';
 
 /** The exports of assembly/kernels.ts; pointers are byte offsets in the wasm backend's heap. */
 export interface SimdKernels {
-  /** Adds into dw, zeroed by the caller; c of x's `stride` channels where m = 1, else stride = c. */
-  depthwiseFilterGrad(x: number, dy: number, dw: number, b: number, h: number, w: number, c: number, m: number,
-    ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number, stride: number): void;
+  /** Chunks [j0, j1) of `chunks` fixed chunks of the b images, chunk j's dW into partials + j dW sizes. */
+  depthwiseFilterGradChunks(x: number, dy: number, partials: number, b: number, h: number, w: number, c: number, m: number,
+    ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number, chunks: number, j0: number, j1: number): void;
   depthwiseInputGrad(dy: number, filter: number, dx: number, b: number, h: number, w: number, c: number,
     ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
   clipGrad(x: number, dy: number, dx: number, n: number, lo: number, hi: number, openLow: boolean): void;
