@@ -73,11 +73,18 @@ function fitCall(work: number[], paddedBy: Map<number, number[]>, ms: number[]):
   return best.pack > 1 ? {...best.fit, pack: best.pack, padded: best.padded, residualMs} : {slope: best.fit.slope, intercept: best.fit.intercept, pack: 1, residualMs};
 }
 
-/** ms of one eager call of a layer on the given inputs, its output read back. */
+/** Backends whose kernels have finished when a call returns: their outputs need not be read back to time them. */
+const SYNCHRONOUS = new Set(['wasm', 'cpu']);
+
+/**
+ * ms of one eager call of a layer on the given inputs; on a GPU backend with its output read back (which waits for
+ * the kernels). On wasm and cpu the read-back would only add a copy of the output that a model's own calls never make.
+ */
 async function timeOnce(layer: tf.layers.Layer, xs: tf.Tensor[]): Promise<number> {
+  const sync = SYNCHRONOUS.has(tf.getBackend());
   const t0 = performance.now();
   const out = layer.apply(xs.length === 1 ? xs[0] : xs) as tf.Tensor;
-  await out.data();
+  if (!sync) await out.data();
   const ms = performance.now() - t0;
   out.dispose();
   return ms;
