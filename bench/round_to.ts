@@ -1,5 +1,6 @@
 // Aligned widths on wasm: each shipped pretrained model pruned to the same FLOPs target with roundTo 1, 4 and 8
-// (memory-normalized L1 filter norms: no data needed, and the widths are what is measured here), then every
+// (memory-normalized L1 filter norms: no data needed, and the widths are what is measured here), and with roundTo 1
+// then rounded up to multiples of 8 channels (the same layers pruned, only aligned); then every
 // model, baseline included, timed in ONE process, interleaved run by run, at batch 1 and 64; beside each, the
 // pack-aware latency model's prediction (profiled on the baseline at batch 64) and its error.
 // Usage: node dist/bench/round_to.js [--models resnet20,mobilenetv2] [--round-to 1,4,8] [--target-flops 0.5]
@@ -18,14 +19,28 @@ const arg = (name: string, fallback: string): string => {
 };
 const root = path.join(__dirname, '..', '..');
 
-/** The model pruned with `roundTo` until its MACs are at most `target` of the baseline's, as an exported model. */
-function pruneTo(base: tf.LayersModel, roundTo: number, target: number): {model: tf.LayersModel; counts: number[]; aligned: boolean} {
+/**
+ * The model pruned with `roundTo` until its MACs are at most `target` of the baseline's, as an exported model; with
+ * `upTo`, every pruned space then gets back pruned units up to a multiple of `upTo` channels: the same pruning, only
+ * aligned (it isolates what alignment costs from which layers were pruned).
+ */
+function pruneTo(base: tf.LayersModel, roundTo: number, target: number, upTo?: number): {model: tf.LayersModel; counts: number[]; aligned: boolean} {
   const p = pruner(base, {roundTo});
   const full = costsOf(p.grouping, p.kept).macs;
   while (costsOf(p.grouping, p.kept).macs > target * full) p.prune({units: 8, normalize: 'memory', criterion: 'l1'});
+  if (upTo) {
+    const state = p.snapshot();
+    state.kept.forEach((units, s) => {
+      const width = p.grouping.spaces[s].unit;
+      let n = units.filter(Boolean).length;
+      for (let k = 0; k < units.length && n < units.length && (n * width) % upTo !== 0; k++) if (!units[k]) [units[k], n] = [true, n + 1];
+    });
+    p.restore(state);
+  }
+  const align = upTo ?? roundTo;
   const counts = unitCounts(p.kept);
-  // every space that lost units is at a multiple of roundTo channels
-  const aligned = p.grouping.spaces.every((s, i) => counts[i] === s.units || (counts[i] * s.unit) % roundTo === 0);
+  // every space that lost units is at a multiple of `align` channels
+  const aligned = p.grouping.spaces.every((s, i) => counts[i] === s.units || (counts[i] * s.unit) % align === 0);
   const model = p.export();
   p.dispose();
   return {model, counts, aligned};
@@ -38,7 +53,7 @@ async function main(): Promise<void> {
   const ks = arg('round-to', '1,4,8').split(',').map(Number);
   const target = Number(arg('target-flops', '0.5'));
   const runs = Number(arg('runs', '10'));
-  const rows: ({model: string; roundTo: number | null; errorOfSpeedup_b64?: number} & Record<string, unknown>)[] = [];
+  const rows: ({model: string; roundTo: string | null; errorOfSpeedup_b64?: number} & Record<string, unknown>)[] = [];
   for (const name of models) {
     const base = await loadModel(path.join(root, 'datasets', 'pretrained', name));
     const g = pruner(base).grouping;
@@ -47,7 +62,8 @@ async function main(): Promise<void> {
       process.stderr.write(`${name}: profiling the latency model at batch 64\n`);
       latency = await profileLatency(g, {batchSize: 64});
     }
-    const pruned = ks.map((k) => ({k, ...pruneTo(base, k, target)}));
+    // roundTo 1 pruned as it is and then rounded up to 8 channels
+    const pruned = [...ks.map((k) => ({k: String(k), ...pruneTo(base, k, target)})), {k: '1, then up to 8', ...pruneTo(base, 1, target, 8)}];
     const nets = [base, ...pruned.map((v) => v.model)];
     const counts = [g.spaces.map((s) => s.units), ...pruned.map((v) => v.counts)];
     const [b1, b64] = [await compareLatency(nets, 1, {runs, warmup: 2}), await compareLatency(nets, 64, {runs, warmup: 2})];
