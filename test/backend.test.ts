@@ -15,7 +15,7 @@ function cases(): ConvCase[] {
   const out: ConvCase[] = [{b: 3, h: 8, w: 6, ci: 6, k: 1, s: 1, pad: 'same', co: 2, m: 1}, // 1x1 with Ci > Co
     // Ci = 9 and 12: the SIMD depthwise kernel's four-channel loop, with and without a tail
     {b: 2, h: 9, w: 10, ci: 9, k: 3, s: 2, pad: 'same', co: 5, m: 1}, {b: 2, h: 10, w: 9, ci: 12, k: 3, s: 1, pad: 'valid', co: 4, m: 1},
-    // strided, m = 1: the threads split the channels in groups of 16 (Ci = 32) or of 4 (Ci = 12)
+    // strided, m = 1, Ci = 32 and 12: our SIMD depthwise filter gradient, its images split across the threads
     {b: 2, h: 12, w: 10, ci: 32, k: 3, s: 2, pad: 'same', co: 8, m: 1}, {b: 2, h: 11, w: 9, ci: 12, k: 3, s: 2, pad: 'valid', co: 8, m: 1},
     // Ci % 4 = 0, Co % 8 = 0, >= 100 output pixels: the SIMD conv filter gradient
     {b: 2, h: 12, w: 11, ci: 8, k: 3, s: 1, pad: 'same', co: 8, m: 1}, {b: 1, h: 16, w: 16, ci: 4, k: 5, s: 1, pad: 'valid', co: 16, m: 1},
