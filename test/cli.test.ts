@@ -84,7 +84,8 @@ test('gfp measure: MACs and params of the model, latency medians', () => {
   model.dispose();
 });
 
-test('gfp prune: writes a smaller model that loads, and report.json with one row per pruning', async () => {
+test('gfp prune: writes a smaller model that loads, and report.json with one row per unit', async () => {
+  await useBackend('wasm');
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'gfp-prune-')), 'pruned');
   const r = gfp('prune', '--model', 'resnet20', '--limit', '128', '--target-flops', '0.9', '--interval', '2', '--units-per-prune', '6',
     '--batch-size', '32', '--runs', '2', '--out', out, '--json');
@@ -92,8 +93,12 @@ test('gfp prune: writes a smaller model that loads, and report.json with one row
   const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
   assert.deepEqual(report, r.json());
   assert.ok(report.pruned.macs <= 0.9 * report.baseline.macs);
-  assert.equal(report.rows.length % 6, 0);
-  assert.ok(report.rows.every((row: {step: number}) => row.step % 2 === 0));
+  // 6 units a pruning, the last one cut at the unit that reached the target
+  const rows = report.rows as {step: number; macsRatio: number}[];
+  const perStep = [...new Set(rows.map((row) => row.step))].map((step) => rows.filter((row) => row.step === step).length);
+  assert.ok(perStep.slice(0, -1).every((k) => k === 6) && perStep[perStep.length - 1] <= 6, `units per pruning ${perStep}`);
+  assert.ok(rows.slice(0, -1).every((row) => row.macsRatio > 0.9) && rows[rows.length - 1].macsRatio <= 0.9);
+  assert.ok(rows.every((row) => row.step % 2 === 0));
   const small = await loadModel(out);
   assert.equal(countCosts(small).macs, report.pruned.macs);
   small.dispose();

@@ -333,11 +333,12 @@ test('run: prunes every interval steps until the FLOPs target, rejects unreachab
   const before = tf.memory().numTensors;
   const report = await p.run({data, targetFlops: 0.8, interval: 2, unitsPerPrune: 3, batchSize: 16, lr: 0.01});
   assert.ok(report.final.macsRatio <= 0.8);
-  assert.ok(report.rows.length >= 3 && report.rows.length % 3 === 0);
   report.rows.forEach((r) => assert.equal(r.step % 2, 0));
-  // the stop is at the first pruning that reaches the target
+  // three units a pruning, and the last pruning stops at the unit that reaches the target: no overshoot
   const ratios = report.rows.map((r) => r.macsRatio);
-  assert.ok(ratios.slice(0, -3).every((r) => r > 0.8));
+  assert.ok(ratios.slice(0, -1).every((r) => r > 0.8) && ratios[ratios.length - 1] <= 0.8, `ratios ${ratios}`);
+  const perStep = [...new Set(report.rows.map((r) => r.step))].map((step) => report.rows.filter((r) => r.step === step).length);
+  assert.ok(perStep.slice(0, -1).every((k) => k === 3) && perStep[perStep.length - 1] <= 3, `units per pruning ${perStep}`);
   assert.equal(tf.memory().numTensors, before);
   // the exported model agrees with the masked one after real training and pruning
   const x = tf.randomUniform([2, 8, 8, 1], 0, 1, 'float32', 4);

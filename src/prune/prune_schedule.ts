@@ -40,7 +40,7 @@ export const disposeBatch = (b: object): void => tf.dispose(Object.values(b).fil
 
 /**
  * Train with masks and prune `unitsPerPrune` units every `interval` steps until MACs / baseline MACs <= targetFlops
- * (the target is checked beforehand by checkTarget()). Returns the final state, the steps taken and one row per unit removed.
+ * (the target is checked beforehand by checkTarget()); the last pruning stops at the unit that reaches it. Returns the final state, the steps taken and one row per unit removed.
  * @example const {state: pruned, rows} = await runSchedule(setup, state, {data: train, targetFlops: 0.5, interval: 25, ...});
  */
 export async function runSchedule<O extends tf.Tensor, B extends ScoreBatch>(setup: PruneSetup, start: PruneState, o: ScheduleOptions<O, B>): Promise<{state: PruneState; steps: number; rows: RunRow[]}> {
@@ -65,7 +65,8 @@ export async function runSchedule<O extends tf.Tensor, B extends ScoreBatch>(set
       o.progress?.update(inEpoch, {loss: state.loss ?? NaN, acc: NaN, samples: inEpoch * o.batchSize});
       if (steps % o.interval !== 0) continue;
       const loss = state.loss ?? NaN;
-      const r = prune(setup, state, {units: o.unitsPerPrune, normalizer: o.normalizer, criterion: o.criterion});
+      // the last pruning stops at the target: no overshoot with many units per pruning
+      const r = prune(setup, state, {units: o.unitsPerPrune, normalizer: o.normalizer, criterion: o.criterion, stopAt: o.targetFlops});
       set(r.state);
       for (const u of r.removed) {
         rows.push({...u, step: steps, loss});

@@ -139,17 +139,18 @@ export function summary(setup: PruneSetup, state: PruneState): PrunerState {
  * Remove the `units` lowest-ranked units, one at a time: each is the unit normalize() would rank first after the
  * removals before it (the costs follow the counts; Fisher does not change). With roundTo > 1 a space loses whole
  * chunks down to its next allowed width (scored by their summed criterion over the cost the chunk frees), so the last
- * chunk may take it past `units`. The new state has no Fisher: the next prune needs new Fisher steps.
+ * chunk may take it past `units`. With `stopAt`, it stops early once MACs / baseline MACs are at or below it (a
+ * schedule's FLOPs target). The new state has no Fisher: the next prune needs new Fisher steps.
  * @example const {state: next, removed} = prune(setup, state, {units: 1, normalizer: 'memory', criterion: 'fisher'});
  */
-export function prune(setup: PruneSetup, state: PruneState, o: {units: number; normalizer: Normalizer; criterion: Criterion}): {state: PruneState; removed: PrunedUnit[]} {
+export function prune(setup: PruneSetup, state: PruneState, o: {units: number; normalizer: Normalizer; criterion: Criterion; stopAt?: number}): {state: PruneState; removed: PrunedUnit[]} {
   const g = setup.grouping;
   checkRanking(setup, state, o, 'prune()');
   const kept = state.kept.map((k) => [...k]);
   const {scores, draws} = unitScores(setup, state, o.criterion);
   const ranking = new Ranking(g, kept, scores, setup.eligible, o.normalizer, setup.latency, setup.roundTo);
   const removed: PrunedUnit[] = [];
-  while (removed.length < o.units) {
+  while (removed.length < o.units && !(removed.length > 0 && removed[removed.length - 1].macsRatio <= (o.stopAt ?? 0))) {
     const best = ranking.next();
     if (!best) break;
     const chunk = ranking.remove(best);
