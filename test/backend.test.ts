@@ -339,6 +339,7 @@ test('wasm FusedBatchNorm matches the cpu backend with and without scale/offset,
     ['4D, [C] stats', [3, 5, 4, c], [c], true, 0], ['4D, no scale/offset', [3, 5, 4, c], [c], false, 0],
     ['4D, mean 50 std 1', [3, 5, 4, c], [c], true, 50], ['2D', [7, c], [c], true, 0], ['3D', [2, 7, c], [c], false, 0],
     ['4D, [1, 1, 1, C] stats (wasm\'s own)', [3, 5, 4, c], [1, 1, 1, c], true, 0],
+    ['4D, 1 channel (wasm\'s own)', [3, 5, 4, 1], [1], true, 0], ['4D, 3 channels (wasm\'s own)', [3, 5, 4, 3], [3], true, 0],
   ];
   for (const [what, shape, statShape, affine, centre] of cases) {
     const run = async (backend: string) => {
