@@ -132,25 +132,30 @@ function lines(o: ProgressOptions): Progress {
 function notebook(o: ProgressOptions): Progress {
   const stream = defaultStream(o);
   const p = phase(o.intervalMs ?? 1000);
-  let [shown, width] = ['', 0];
+  let [shown, width, total] = ['', 0, 0];
   let last: [number, ProgressInfo] | undefined;
+  let finalShown = false; // the last step drawn was the last of the phase: the line already says the time taken
   const draw = (text: string) => {
     stream.write(`${shown ? '\r' : ''}${text.padEnd(width)}`); // pad over a longer previous state on a terminal
     [shown, width] = [text, Math.max(width, text.length)];
   };
   return {
-    start(label, total) {
-      p.start(label, total);
-      [shown, width, last] = ['', 0, undefined];
-      draw(`${label} 0/${total}`);
+    start(label, steps) {
+      p.start(label, steps);
+      [shown, width, total, last, finalShown] = ['', 0, steps, undefined, false];
+      draw(`${label} 0/${steps}`);
     },
     update(done, info) {
       last = [done, info];
-      if (p.due(done)) draw(p.line(done, info));
+      finalShown = false;
+      if (p.due(done)) {
+        draw(p.line(done, info));
+        finalShown = done >= total;
+      }
     },
     stop(summary) {
-      const final = last && p.line(...last, true);
-      if (final && final !== shown) draw(final);
+      // stopped early or between drawn states: end on the last step reached, with the time taken
+      if (last && !finalShown) draw(p.line(...last, true));
       stream.write(`\n${summary}\n`);
     },
   };
