@@ -8,6 +8,7 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {useBackend, wasmThreads} from '../src/backend';
+import {group} from '../src/graph';
 import {compareLatency, countCosts} from '../src/measure';
 import {costsAt, costsOf, LatencyModel, profileLatency, pruner, unitCounts} from '../src/prune';
 import {loadModel} from '../src/train';
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
   const rows: ({model: string; roundTo: string | null; errorOfSpeedup_b64?: number} & Record<string, unknown>)[] = [];
   for (const name of models) {
     const base = await loadModel(path.join(root, 'datasets', 'pretrained', name));
-    const g = pruner(base).grouping;
+    const g = group(base);
     let latency: LatencyModel | undefined;
     if (!process.argv.includes('--no-predict')) {
       process.stderr.write(`${name}: profiling the latency model at batch 64\n`);

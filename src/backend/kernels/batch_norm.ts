@@ -22,16 +22,16 @@ const CHUNKS = 8;
 const SERIAL_BELOW = 1 << 15;
 
 /**
- * Runs momentChunks(a, sa, b, sb) on the pixels of x, then `rows` (a kernel over pixel ranges), in one
- * scratch: the chunk sums (4c floats a chunk) at `sums`, then `own` floats a range for each range's own use.
+ * Runs momentChunks(a, sa, b, sb) on the pixels of x, then `rows` (a kernel over pixel ranges, told the chunk count), in
+ * one scratch: the chunk sums (4c floats a chunk) at `sums`, then `own` floats a range for each range's own use.
  */
 function inChunks<K extends 'batchNormForward' | 'batchNormBackward'>(wasm: BackendWasm, name: K, {n, c}: {n: number; c: number}, own: number,
-  [a, sa, b, sb]: number[], rows: (sums: number, mine: number, r0: number, r1: number, first: boolean) => Parameters<SimdKernels[K]>): void {
+  [a, sa, b, sb]: number[], rows: (sums: number, chunks: number, mine: number, r0: number, r1: number, first: boolean) => Parameters<SimdKernels[K]>): void {
   const chunks = Math.min(CHUNKS, n);
   const serial = n * c < SERIAL_BELOW;
   withScratch(wasm, 4 * chunks * c + own * kernelThreads(wasm), (sums) => {
     splitKernel(wasm, 'momentChunks', chunks, (j0, j1) => [a, sa, b, sb, sums, n, c, chunks, j0, j1], serial);
-    splitKernel(wasm, name, n, (r0, r1, i) => rows(sums, sums + 16 * chunks * c + 4 * own * i, r0, r1, i === 0), serial);
+    splitKernel(wasm, name, n, (r0, r1, i) => rows(sums, chunks, sums + 16 * chunks * c + 4 * own * i, r0, r1, i === 0), serial);
   });
 }
 
@@ -42,8 +42,8 @@ function batchNormTrain({inputs: {x, gamma, beta}, backend, attrs: {epsilon}}: K
   const [y, mean, variance] = [wasm.makeOutput(x.shape, 'float32'), wasm.makeOutput([c], 'float32'), wasm.makeOutput([c], 'float32')];
   const [xs, g, b, ys, m, v] = [x, gamma, beta, y, mean, variance].map((t) => offsetOf(wasm, t));
   // sums of x - x[0] (the first pixel: no cancellation for off-centre data); 2c floats a range
-  inChunks(wasm, 'batchNormForward', size, 2 * c, [xs, xs, xs, xs], (sums, mine, r0, r1, first) =>
-    [xs, g, b, ys, m, v, sums, mine, n, c, epsilon, Math.min(CHUNKS, n), r0, r1, first]);
+  inChunks(wasm, 'batchNormForward', size, 2 * c, [xs, xs, xs, xs], (sums, chunks, mine, r0, r1, first) =>
+    [xs, g, b, ys, m, v, sums, mine, n, c, epsilon, chunks, r0, r1, first]);
   return [y, mean, variance];
 }
 
@@ -58,8 +58,8 @@ function batchNormTrainGrad({inputs: {x, dy, mean, variance, gamma}, backend, at
   wasm.typedArrayFromHeap(zeros).fill(0);
   try {
     // sums of dy and dy * (x - mean); 3c floats a range
-    inChunks(wasm, 'batchNormBackward', size, 3 * c, [dys, offsetOf(wasm, zeros), xs, m], (sums, mine, r0, r1, first) =>
-      [xs, dys, m, v, g, dxs, dg, db, sums, mine, n, c, epsilon, Math.min(CHUNKS, n), r0, r1, first]);
+    inChunks(wasm, 'batchNormBackward', size, 3 * c, [dys, offsetOf(wasm, zeros), xs, m], (sums, chunks, mine, r0, r1, first) =>
+      [xs, dys, m, v, g, dxs, dg, db, sums, mine, n, c, epsilon, chunks, r0, r1, first]);
   } finally {
     wasm.disposeData(zeros.dataId);
   }
